@@ -1,8 +1,17 @@
-"""The job queue: durable review jobs (interface; the huey-backed implementation is pending)."""
+"""The job queue: durable review jobs.
+
+This module holds the interface (`ReviewJob`, `JobQueue`) and the small types shared by the
+implementation and its callers: settings, counters, the hook signatures and the exceptions handed
+to `on_give_up`. The huey-backed implementation lives in `app.queue_huey` (`build_queue`,
+`HueyJobQueue`); the consumers that run jobs live in `app.worker`.
+"""
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
 from typing import Any, Protocol
 
 
@@ -53,3 +62,130 @@ class JobQueue(Protocol):
     def depth(self) -> int:
         """Jobs waiting (for /metrics)."""
         ...
+
+
+# ---------------------------------------------------------------------------------------------
+# Shared types for the implementation (app.queue_huey) and its callers.
+
+JobHandler = Callable[[ReviewJob], None]
+"""Runs one job; raising means "try again later" (until the attempts are used up)."""
+
+GiveUpHook = Callable[[ReviewJob, BaseException], None]
+"""Called once a job will not be tried again, so the check run can be closed with an honest message."""
+
+
+class JobSuperseded(Exception):
+    """Handed to `on_give_up` for a job that had already started when a newer push replaced it.
+
+    A job superseded before its first start is dropped silently: it never created anything on
+    GitHub. One that started (and failed, or whose worker died) may have left a check run
+    in progress, which the hook should close.
+    """
+
+
+class WorkerLost(Exception):
+    """Handed to `on_give_up` when workers died while running the job as often as attempts allow."""
+
+
+@dataclass(frozen=True, slots=True)
+class JobCounts:
+    """Totals since the store was created, shared by every process on the store (for /metrics)."""
+
+    enqueued: int = 0
+    started: int = 0  # attempts that reached the handler
+    succeeded: int = 0
+    failed: int = 0  # attempts that raised
+    retried: int = 0  # failed attempts that will be tried again
+    given_up: int = 0
+    superseded: int = 0
+    recovered: int = 0  # jobs re-enqueued after their worker stopped mid-run
+
+
+def _env_float(environ: Mapping[str, str], name: str, default: float) -> float:
+    raw = environ.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ValueError(f"{name} must be a number of seconds, got {raw!r}") from None
+    if value < 0:
+        raise ValueError(f"{name} must not be negative, got {raw!r}")
+    return value
+
+
+def _env_int(environ: Mapping[str, str], name: str, default: int) -> int:
+    raw = environ.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ValueError(f"{name} must be a whole number, got {raw!r}") from None
+    if value < 0:
+        raise ValueError(f"{name} must not be negative, got {raw!r}")
+    return value
+
+
+@dataclass(frozen=True, slots=True)
+class QueueSettings:
+    """Everything the queue needs; times are in seconds."""
+
+    data_dir: Path = Path("data")
+    redis_url: str | None = None  # set: Redis (scale-out); unset: SQLite in data_dir (embedded)
+    name: str = "image-review"  # namespace inside the store, so several apps can share one Redis
+    retries: int = 3  # attempts after the first one
+    retry_delay: float = 10.0
+    retry_backoff: float = 2.0  # each retry waits this many times longer than the one before
+    lease_seconds: float = 60.0  # a running job whose worker stops renewing it is re-enqueued after this
+    recovery_interval: float = 15.0  # how often workers look for such jobs
+    dedupe_ttl: float = 24 * 3600.0  # how long a webhook delivery id is remembered
+    head_ttl: float = 30 * 24 * 3600.0  # how long the newest head per pull request is remembered
+    done_ttl: float = 7 * 24 * 3600.0  # how long a finished job is remembered (stops late duplicates)
+    poll_interval: float = 1.0  # longest wait between queue polls (SQLite) or blocking reads (Redis)
+    shutdown_timeout: float = 25.0  # a graceful stop waits this long for running jobs
+
+    @property
+    def max_attempts(self) -> int:
+        return self.retries + 1
+
+    @property
+    def sqlite_path(self) -> Path:
+        return self.data_dir / "queue.sqlite3"
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> QueueSettings:
+        env = os.environ if environ is None else environ
+        base = cls()
+        return cls(
+            data_dir=Path(env.get("IMAGE_REVIEW_DATA_DIR") or base.data_dir),
+            redis_url=env.get("IMAGE_REVIEW_REDIS_URL") or None,
+            retries=_env_int(env, "IMAGE_REVIEW_JOB_RETRIES", base.retries),
+            retry_delay=_env_float(env, "IMAGE_REVIEW_JOB_RETRY_DELAY", base.retry_delay),
+            lease_seconds=_env_float(env, "IMAGE_REVIEW_JOB_LEASE", base.lease_seconds),
+            dedupe_ttl=_env_float(env, "IMAGE_REVIEW_DEDUPE_TTL", base.dedupe_ttl),
+        )
+
+    @classmethod
+    def from_object(cls, settings: object) -> QueueSettings:
+        """Read the queue's settings from any settings object (the app's `Settings`, a namespace).
+
+        Attributes are looked up by the field names above (`data_dir`, `redis_url`, ...), each
+        also under a `queue_` prefix; missing or None ones keep their defaults. An attribute
+        `queue` holding a QueueSettings wins outright.
+        """
+        if isinstance(settings, QueueSettings):
+            return settings
+        nested = getattr(settings, "queue", None)
+        if isinstance(nested, QueueSettings):
+            return nested
+        values: dict[str, Any] = {}
+        for field in fields(cls):
+            for attr in (f"queue_{field.name}", field.name):
+                value = getattr(settings, attr, None)
+                if value is not None:
+                    values[field.name] = value
+                    break
+        if "data_dir" in values:
+            values["data_dir"] = Path(values["data_dir"])
+        return cls(**values)

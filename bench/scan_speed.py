@@ -1,0 +1,123 @@
+"""How fast `image-review scan` reads a big diff, against a plain unidiff parse of the same file.
+
+    python bench/scan_speed.py [--size-mb 55] [--keep FILE]
+
+Builds a unified diff of at least --size-mb megabytes from the Python standard library's
+sources (hunks that edit every few lines, as a big refactoring would), with image references
+sparse in it (one YAML manifest change per ~400 files), then times in one run:
+the scan command as a user runs it, `unidiff.PatchSet` on the same file, their ratio, and the
+peak RSS of each process.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import subprocess
+import sys
+import sysconfig
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+HUNK_EVERY = 9  # one changed line in every 9: dense, as a mass rename would be
+
+
+def source_files() -> list[Path]:
+    stdlib = Path(sysconfig.get_paths()["stdlib"])
+    return sorted(p for p in stdlib.rglob("*.py") if "test" not in p.parts and p.stat().st_size > 2000)
+
+
+def file_diff(path: str, lines: list[str]) -> Iterator[str]:
+    yield f"diff --git a/{path} b/{path}\nindex 1111111..2222222 100644\n--- a/{path}\n+++ b/{path}\n"
+    for start in range(3, len(lines) - 4, HUNK_EVERY):
+        old_no = start - 2  # 1-based first context line
+        yield f"@@ -{old_no},7 +{old_no},7 @@\n"
+        window = lines[start - 3 : start + 4]
+        for i, text in enumerate(window):
+            if i == 3:
+                yield f"-{text}\n+{text.rstrip()}  # reviewed\n"
+            else:
+                yield f" {text}\n"
+
+
+def manifest_diff(n: int) -> str:
+    old, new = f"v1.{n}.0", f"v1.{n}.1"
+    path = f"deploy/service-{n}/deployment.yaml"
+    return (
+        f"diff --git a/{path} b/{path}\nindex 3333333..4444444 100644\n--- a/{path}\n+++ b/{path}\n"
+        "@@ -18,5 +18,5 @@ spec:\n"
+        "     spec:\n       containers:\n       - name: app\n"
+        f"-        image: registry.example.com/team/service-{n}:{old}\n"
+        f"+        image: registry.example.com/team/service-{n}:{new}\n"
+        "         ports:\n"
+    )
+
+
+def build_diff(target: Path, size_mb: int) -> tuple[int, int]:
+    """Write the diff; return (bytes, expected references)."""
+    files = source_files()
+    rng = random.Random(1234)
+    written, refs, n = 0, 0, 0
+    with target.open("w", encoding="utf-8", errors="surrogateescape") as out:
+        while written < size_mb * 1_000_000:
+            src = files[n % len(files)]
+            lines = src.read_text(encoding="utf-8", errors="surrogateescape").splitlines()
+            for chunk in file_diff(f"lib{n // len(files)}/{src.name}", lines):
+                out.write(chunk)
+                written += len(chunk)
+            if rng.random() < 1 / 400:
+                chunk = manifest_diff(n)
+                out.write(chunk)
+                written += len(chunk)
+                refs += 2
+            n += 1
+    return target.stat().st_size, refs
+
+
+def timed(cmd: list[str]) -> tuple[float, int, bytes]:
+    """Wall time, peak RSS in MB, and stdout of one child process."""
+    start = time.perf_counter()
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    chunks = []
+    assert proc.stdout is not None
+    for block in iter(lambda: proc.stdout.read(65536), b""):  # type: ignore[union-attr]
+        chunks.append(block)
+    _, status, usage = os.wait4(proc.pid, 0)
+    elapsed = time.perf_counter() - start
+    if os.waitstatus_to_exitcode(status) != 0:
+        err = proc.stderr.read().decode() if proc.stderr else ""
+        raise SystemExit(f"command failed: {' '.join(cmd)}\n{err}")
+    return elapsed, usage.ru_maxrss // 1024, b"".join(chunks)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--size-mb", type=int, default=55)
+    parser.add_argument("--keep", type=Path, help="write the generated diff here and keep it")
+    parser.add_argument("--runs", type=int, default=2, help="take the best of this many runs of each")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        diff = args.keep or Path(tmp) / "big.diff"
+        size, expected = build_diff(diff, args.size_mb)
+        scan_cmd = [sys.executable, "-m", "app.cli", "scan", "--diff", str(diff), "--format", "json"]
+        unidiff_cmd = [sys.executable, "-c",
+                       "import sys, unidiff; unidiff.PatchSet(open(sys.argv[1], encoding='utf-8', errors='replace'))",
+                       str(diff)]
+        scans = [timed(scan_cmd) for _ in range(args.runs)]
+        bases = [timed(unidiff_cmd) for _ in range(args.runs)]
+    scan_t, scan_rss, out = min(scans)
+    base_t, base_rss, _ = min(bases)
+    found = len(json.loads(out)["references"])
+    print(f"diff: {size / 1e6:.1f} MB, {expected} image references planted")
+    print(f"image-review scan --format json : {scan_t:7.2f} s   peak RSS {scan_rss:5d} MB   references found {found}")
+    print(f"unidiff.PatchSet (parse only)   : {base_t:7.2f} s   peak RSS {base_rss:5d} MB")
+    print(f"speed-up: {base_t / scan_t:.1f}x  (target >= 5x)   scan peak RSS target < 150 MB")
+    return 0 if found == expected else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
