@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from email.headerregistry import Address
 from email.message import Message
 from itertools import chain
-from typing import Literal
+from typing import Literal, Protocol, runtime_checkable
 
 LineKind = Literal["+", "-", " "]
 
@@ -83,6 +83,17 @@ class Commit:
 
 
 Prefilter = Callable[[bytes], bool]
+
+
+@runtime_checkable
+class HunkPrefilter(Protocol):
+    """A prefilter that can also drop single hunks of a file it kept (a big file with one reference)."""
+
+    def __call__(self, section: bytes) -> bool: ...
+
+    def keep_hunks(self, path: str, section: bytes, spans: list[tuple[int, int]]) -> list[bool]:
+        """For each (start, end) span of the section's hunk bodies: is it worth parsing?"""
+        ...
 
 # Anything we search: the input bytes, or a read-only map of the input file.
 _Buffer = bytes | mmap.mmap
@@ -619,8 +630,13 @@ def _make_diff(buf: _Buffer, start: int, header: _Header, hunks: _Hunks, prefilt
     )
     if prefilter is not None and not prefilter(buf[start : hunks.end]):
         diff.filtered = True
-    else:
-        diff.hunks = [_build_hunk(buf, span) for span in hunks.spans(buf)]
+        return diff
+    spans = hunks.spans(buf)
+    if isinstance(prefilter, HunkPrefilter) and spans:
+        offsets = [(s.body - start, s.end - start) for s in spans]
+        keep = prefilter.keep_hunks(diff.path, bytes(buf[start : hunks.end]), offsets)
+        spans = [s for s, k in zip(spans, keep, strict=True) if k]
+    diff.hunks = [_build_hunk(buf, span) for span in spans]
     return diff
 
 

@@ -9,6 +9,7 @@ from the whole file when the caller can read it (git mode).
 from __future__ import annotations
 
 import re
+from bisect import bisect_left
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, replace
 
@@ -21,13 +22,77 @@ from app.values import Interpretation, interpret, is_known_registry
 # Reads a file's whole text on one side ("added" = new side), or None when unavailable.
 FileReader = Callable[[str, Side], str | None]
 
-# Bytes that a file section must contain to be worth parsing line by line.
-PREFILTER = re.compile(
-    rb"(?i:image|registry|repository|digest|newtag|newname|container|docker)"
-    rb"|FROM\s|from=|sha256:|\btag\s*[:=]|(?i:\btag\b)"
-    rb"|[a-z0-9]\.[a-z]{2,}(?::\d+)?/[\w.-]+(?:/[\w.-]+)*[:@][\w]"
-    rb"|(?:gcr\.io|quay\.io|ghcr\.io|pkg\.dev|amazonaws\.com|azurecr\.io)/"
+# What a changed line must contain for any detector below to fire on it (or on its split siblings),
+# as plain lower-case substrings: bytes.find is many times faster than one regex with alternatives.
+# References with an unusual host and no such word are caught by _HOST_PATH_TAG when they carry a
+# tag or digest; known registries (gcr.io, quay.io, *-docker.pkg.dev, *.azurecr.io) contain ".io/"
+# or "docker".
+_CUES = (
+    b"image", b"registry", b"repository", b"repo:", b"repo =", b"repo=", b"repo :", b"docker", b"container:",
+    b"container_pull", b"tag:", b"tag =", b"tag=", b"digest:", b"digest =", b"newname", b".io/",
 )
+# An unknown registry host followed by a path and a tag or digest ("harbor.example.net/team/app:1.2").
+_CUE_RE = re.compile(b"|".join(re.escape(c) for c in _CUES))
+# Few short substrings that every cue contains: scanning a whole file once per anchor is cheap.
+_ANCHORS = (b"image", b"regist", b"repo", b"docker", b"contain", b"tag", b"digest", b"newname", b".io/")
+_HOST_PATH_TAG = re.compile(rb"\.[a-z]{2,}(?::\d+)?/[\w.-]+(?:/[\w.-]+)*[:@]\w")
+
+
+class ImagePrefilter:
+    """Decides, from raw bytes, which files and hunks of a big diff are worth parsing line by line."""
+
+    def __call__(self, section: bytes) -> bool:
+        return file_kind(_section_path(section)) == "dockerfile" or has_cue(section)
+
+    def keep_hunks(self, path: str, section: bytes, spans: list[tuple[int, int]]) -> list[bool]:
+        if file_kind(path) == "dockerfile":
+            return [True] * len(spans)  # ARG lines in one hunk matter to FROM lines in another
+        hits = sorted(_cue_lines(section))
+        return [_any_between(hits, start, end) for start, end in spans]
+
+
+def has_cue(section: bytes) -> bool:
+    """True when some changed line holds a cue (context lines do not count)."""
+    return next(_cue_lines(section), None) is not None
+
+
+def _cue_lines(section: bytes) -> Iterator[int]:
+    """Positions of changed lines that hold a cue.
+
+    Each anchor is looked for with bytes.find over the whole section (fast), and only a line
+    holding one is matched against the full list of cues.
+    """
+    lower = section.lower()
+    for anchor in _ANCHORS:
+        pos = lower.find(anchor)
+        while pos >= 0:
+            start = lower.rfind(b"\n", 0, pos) + 1
+            end = lower.find(b"\n", pos)
+            end = len(lower) if end < 0 else end
+            if _changed_at(section, start) and _CUE_RE.search(lower, start, end):
+                yield start
+            pos = lower.find(anchor, end + 1)
+    for m in _HOST_PATH_TAG.finditer(section):
+        start = section.rfind(b"\n", 0, m.start()) + 1
+        if _changed_at(section, start):
+            yield start
+
+
+def _any_between(sorted_positions: list[int], start: int, end: int) -> bool:
+    i = bisect_left(sorted_positions, start)
+    return i < len(sorted_positions) and sorted_positions[i] < end
+
+
+def _changed_at(section: bytes, line_start: int) -> bool:
+    return section[line_start : line_start + 1] in (b"+", b"-") and not section.startswith(
+        (b"+++ ", b"--- "), line_start)
+
+
+def _section_path(section: bytes) -> str:
+    first = section[: section.find(b"\n")] if b"\n" in section else section
+    return first.rsplit(b" ", 1)[-1].decode("utf-8", "replace")
+
+
 _LINE_CUE = re.compile(r"[:/@=]|\bFROM\b", re.IGNORECASE)
 
 _KEY = re.compile(r"(?P<key>[A-Za-z_][\w.\-\[\]*]*)[\"']?[ \t]*(?P<op>:=|\?=|\+=|=|:)(?=[ \t\"'`\w{$/.-])[ \t]*")
@@ -50,6 +115,8 @@ _SPLIT_STARLARK = re.compile(
     r"^(?P<indent>\s*)(?P<key>registry|repository|tag|digest)\s*=\s*(?P<val>\"[^\"]*\")\s*,?\s*$"
 )
 _DOCKER_URI = re.compile(r"^docker://")
+CODE_KINDS = {"go", "python", "c-like", "starlark", "terraform"}
+_IMAGE_WORDS = re.compile(r"(?i)image|registry|\brepo(?:sitory)?\b|\btag\b")
 _REF_FIELDS = {"tag", "newTag", "digest", "repository", "registry", "newName"}
 
 
@@ -187,6 +254,8 @@ def _key_values(text: str, kind: FileKind) -> list[Candidate]:
             continue
         start, end = scan_value(text, m.end(), m.group("op"))
         raw = text[start:end]
+        if kind in CODE_KINDS and not _literal_value(text, m, start):
+            continue  # in code an unquoted value is an expression (image=image), not a reference
         if key == "uses":
             if not _DOCKER_URI.match(raw):
                 continue
@@ -199,6 +268,13 @@ def _key_values(text: str, kind: FileKind) -> list[Candidate]:
         if accepted:
             out.append(Candidate(start, start + len(raw), value, _kv_context(kind, key, m.group("op"), text)))
     return out
+
+
+def _literal_value(text: str, m: re.Match[str], start: int) -> bool:
+    """Quoted, or a YAML line inside code (a Go raw string holding a manifest)."""
+    quoted = start > 0 and text[start - 1] in "\"'`"
+    yaml_line = m.group("op") == ":" and text[: m.start()].strip(" \t-") == ""
+    return quoted or yaml_line
 
 
 def _kv_context(kind: FileKind, key: str, op: str, text: str) -> str:
@@ -222,7 +298,9 @@ def _literals(text: str, taken: list[Candidate]) -> list[Candidate]:
         if value is None:
             continue
         before = text[: m.start()]
-        imagey = bool(re.search(r"(?i)image|registry|repo|tag", before[-60:])) or _names_registry(value)
+        imagey = bool(_IMAGE_WORDS.search(before[-60:])) or _names_registry(value)
+        if value.registry_implicit and not any(ch.isdigit() for ch in value.tag or ""):
+            imagey = imagey and bool(re.search(r"(?i)image|registry", before[-60:]))
         concat = text[m.end():].lstrip().startswith("+") or before.rstrip().endswith("+")
         prefix = value.partial and value.explicit_registry and (concat or "/" in value.text.rstrip("/:"))
         if strong(value) or (imagey and value.tag is not None and not value.partial) or (

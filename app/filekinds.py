@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import posixpath
+from functools import lru_cache
 from typing import Literal
 
 FileKind = Literal[
@@ -30,6 +31,7 @@ HASH_KINDS = {"yaml", "python", "shell", "makefile", "terraform", "toml", "starl
 SLASH_KINDS = {"go", "c-like", "terraform", "json"}
 
 
+@lru_cache(maxsize=4096)
 def file_kind(path: str) -> FileKind:
     name = posixpath.basename(path).lower()
     for suffix in _TEMPLATE_SUFFIXES:

@@ -7,8 +7,8 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from app.diffs import Commit, DiffError, FileDiff, parse_diff, parse_mbox
-from app.extract import PREFILTER, FileReader
+from app.diffs import Commit, DiffError, FileDiff, parse_diff, parse_diff_file, parse_mbox
+from app.extract import FileReader, ImagePrefilter
 from app.models import Side
 
 
@@ -30,8 +30,7 @@ class ChangeInput:
     source: str = ""
 
 
-def prefilter(section: bytes) -> bool:
-    return PREFILTER.search(section) is not None
+prefilter = ImagePrefilter()
 
 
 def read_bytes(path: str) -> bytes:
@@ -44,11 +43,15 @@ def read_bytes(path: str) -> bytes:
 
 
 def from_diff(path: str) -> ChangeInput:
-    data = read_bytes(path)
     try:
-        return ChangeInput(parse_diff(data, prefilter=prefilter), None, source=path)
+        if path == "-":
+            return ChangeInput(parse_diff(read_bytes(path), prefilter=prefilter), None, source=path)
+        # A file is mapped rather than read, so a big diff never sits in memory whole.
+        return ChangeInput(parse_diff_file(path, prefilter=prefilter), None, source=path)
     except DiffError as exc:
         raise InputError(f"{path}: {exc}") from None
+    except OSError as exc:
+        raise InputError(f"cannot read {path}: {exc.strerror or exc}") from None
 
 
 def from_patches(path: str) -> ChangeInput:

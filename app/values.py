@@ -25,7 +25,6 @@ KNOWN_REGISTRY_SUFFIXES = (
     "mcr.microsoft.com",
     "registry.gitlab.com",
     "azurecr.io",
-    "amazonaws.com",
     "nvcr.io",
     "registry.redhat.io",
     "registry.access.redhat.com",
@@ -73,6 +72,8 @@ def is_known_registry(host: str | None) -> bool:
     if not host:
         return False
     host = host.lower().split(":", 1)[0]
+    if ".dkr.ecr." in host and host.endswith(".amazonaws.com"):
+        return True
     return any(host == s or host.endswith("." + s) for s in KNOWN_REGISTRY_SUFFIXES)
 
 

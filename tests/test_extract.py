@@ -225,38 +225,38 @@ def test_github_actions_docker_uses_and_container() -> None:
 # --- source code and scripts ----------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(
-    ("path", "line", "expected"),
-    [
-        (
-            "pkg/model/etcd.go",
-            'const DefaultBackupImage = "registry.k8s.io/etcdadm/etcd-backup:v3.0.20220203"',
-            "registry.k8s.io/etcdadm/etcd-backup:v3.0.20220203",
-        ),
-        ("pkg/a.go", '\timage := fmt.Sprintf("registry.k8s.io/etcd:%s", version)', "registry.k8s.io/etcd:%s"),
-        ("tools/build.py", 'BASE_IMAGE = "python:3.12-slim"', "python:3.12-slim"),
-        (
-            "hack/e2e.sh",
-            "IMAGE=registry.k8s.io/e2e-test-images/agnhost:2.47",
-            "registry.k8s.io/e2e-test-images/agnhost:2.47",
-        ),
-        ("hack/run.sh", "kubectl run x --image=registry.k8s.io/pause:3.9 --restart=Never", "registry.k8s.io/pause:3.9"),
-        ("Makefile", "BUILD_IMAGE ?= golang:1.22.1", "golang:1.22.1"),
-        (
-            "infra/main.tf",
-            '  image = "us-docker.pkg.dev/my-proj/app/server:1.4.2"',
-            "us-docker.pkg.dev/my-proj/app/server:1.4.2",
-        ),
-        ("images.json", '  "image": "ghcr.io/org/tool:v2.0.1",', "ghcr.io/org/tool:v2.0.1"),
-        ("config.toml", 'sandbox_image = "registry.k8s.io/pause:3.9"', "registry.k8s.io/pause:3.9"),
-        (
-            "tests/integration/data/aws_s3_object_manifest_content",
-            "    image: registry.k8s.io/kops/dns-controller:1.30.0",
-            "registry.k8s.io/kops/dns-controller:1.30.0",
-        ),
-        ("docs/upgrade.md", "Pull `quay.io/cilium/cilium:v1.16.2` first.", "quay.io/cilium/cilium:v1.16.2"),
-    ],
-)
+POSITIVE_LINES = [
+    (
+        "pkg/model/etcd.go",
+        'const DefaultBackupImage = "registry.k8s.io/etcdadm/etcd-backup:v3.0.20220203"',
+        "registry.k8s.io/etcdadm/etcd-backup:v3.0.20220203",
+    ),
+    ("pkg/a.go", '\timage := fmt.Sprintf("registry.k8s.io/etcd:%s", version)', "registry.k8s.io/etcd:%s"),
+    ("tools/build.py", 'BASE_IMAGE = "python:3.12-slim"', "python:3.12-slim"),
+    (
+        "hack/e2e.sh",
+        "IMAGE=registry.k8s.io/e2e-test-images/agnhost:2.47",
+        "registry.k8s.io/e2e-test-images/agnhost:2.47",
+    ),
+    ("hack/run.sh", "kubectl run x --image=registry.k8s.io/pause:3.9 --restart=Never", "registry.k8s.io/pause:3.9"),
+    ("Makefile", "BUILD_IMAGE ?= golang:1.22.1", "golang:1.22.1"),
+    (
+        "infra/main.tf",
+        '  image = "us-docker.pkg.dev/my-proj/app/server:1.4.2"',
+        "us-docker.pkg.dev/my-proj/app/server:1.4.2",
+    ),
+    ("images.json", '  "image": "ghcr.io/org/tool:v2.0.1",', "ghcr.io/org/tool:v2.0.1"),
+    ("config.toml", 'sandbox_image = "registry.k8s.io/pause:3.9"', "registry.k8s.io/pause:3.9"),
+    (
+        "tests/integration/data/aws_s3_object_manifest_content",
+        "    image: registry.k8s.io/kops/dns-controller:1.30.0",
+        "registry.k8s.io/kops/dns-controller:1.30.0",
+    ),
+    ("docs/upgrade.md", "Pull `quay.io/cilium/cilium:v1.16.2` first.", "quay.io/cilium/cilium:v1.16.2"),
+]
+
+
+@pytest.mark.parametrize(("path", "line", "expected"), POSITIVE_LINES)
 def test_code_and_script_forms(path: str, line: str, expected: str) -> None:
     assert names(added(path, line + "\n")) == [expected]
 
@@ -365,3 +365,17 @@ def commit_file(repo: Path, path: str, text: str, message: str) -> str:
     git(repo, "add", path)
     git(repo, "commit", "-q", "-m", message)
     return git(repo, "rev-parse", "HEAD").strip()
+
+
+def test_prefilter_keeps_every_reference_the_full_parse_finds() -> None:
+    from app.extract import ImagePrefilter
+
+    samples = [line for _, line, _ in POSITIVE_LINES] + POD.splitlines() + HELM.splitlines()
+    parts = []
+    for i, line in enumerate(samples):
+        filler = "".join(f"x{i}_{k} = {k}\n" for k in range(6))
+        parts.append(make_diff(f"dir{i}/file{i}.txt" if i % 2 else f"dir{i}/values.yaml", filler, filler + line + "\n"))
+    data = b"".join(parts) + make_diff("big.py", "a = 1\n" * 50, "a = 2\n" * 50)
+    full = extract(parse_diff(data))
+    filtered = extract(parse_diff(data, prefilter=ImagePrefilter()))
+    assert full and {(r.path, r.line, r.reference) for r in filtered} == {(r.path, r.line, r.reference) for r in full}
