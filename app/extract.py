@@ -78,6 +78,13 @@ def _cue_lines(section: bytes) -> Iterator[int]:
             yield start
 
 
+def file_has_cue(content: bytes) -> bool:
+    """The same cues on a whole file's content (every line counts): for auditing a tree."""
+    lower = content.lower()
+    return (any(a in lower for a in _ANCHORS) and (
+        _CUE_RE.search(lower) is not None or b"image-review:" in lower)) or _HOST_PATH_TAG.search(content) is not None
+
+
 def _any_between(sorted_positions: list[int], start: int, end: int) -> bool:
     i = bisect_left(sorted_positions, start)
     return i < len(sorted_positions) and sorted_positions[i] < end

@@ -144,6 +144,8 @@ class Analysis:
     # Extra Markdown for the summary (e.g. the effective-policy difference).
     summary_notes: list[str] = field(default_factory=list)
     files_analysed: int = 0
+    # References found commit by commit (each with its sha), when the change has commits.
+    commit_references: list[RefChange] = field(default_factory=list)
 
     def worst_severity(self) -> Severity | None:
         worst: Severity | None = None

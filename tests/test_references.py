@@ -81,7 +81,9 @@ def test_familiar_and_canonical() -> None:
 alnum = st.text("abcdefghijklmnopqrstuvwxyz0123456789", min_size=1, max_size=8)
 separator = st.sampled_from([".", "_", "__", "-", "--"])
 component = st.builds(
-    lambda first, rest: first + "".join(s + a for s, a in rest), alnum, st.lists(st.tuples(separator, alnum), max_size=2)
+    lambda first, rest: first + "".join(s + a for s, a in rest),
+    alnum,
+    st.lists(st.tuples(separator, alnum), max_size=2),
 )
 path = st.lists(component, min_size=1, max_size=4).map("/".join)
 domain_label = st.from_regex(r"[a-z0-9]([a-z0-9-]{0,6}[a-z0-9])?", fullmatch=True)

@@ -1,0 +1,115 @@
+"""`image-review check` and `image-review audit`."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from datetime import date
+from pathlib import Path
+
+from app.analyze import AnalysisContext, ChangeSet, analyze
+from app.audit import audit_tree, format_audit
+from app.inputs import ChangeInput, GitRepo, InputError
+from app.models import SEVERITY_RANK
+from app.policy import POLICY_PATH, Policy, PolicyError, default_policy, parse_policy_strict
+from app.report_check import FORMATTERS
+from app.scan import commit_reader
+
+EXIT_OK, EXIT_FINDINGS, EXIT_USAGE = 0, 1, 2
+
+
+def policy_for(args: argparse.Namespace, change: ChangeInput | None, repo: GitRepo | None = None,
+               ref: str | None = None) -> Policy:
+    """--config, else the policy file at the base (git mode), else the defaults. Errors exit 2."""
+    if args.config:
+        try:
+            text = Path(args.config).read_text(encoding="utf-8")
+        except OSError as exc:
+            raise InputError(f"cannot read --config {args.config}: {exc.strerror or exc}") from None
+        return _strict(text, args.config)
+    git: GitRepo | None = change.git if change is not None else repo
+    rev = change.base if change is not None else ref
+    if git is not None and rev is not None:
+        base_text = git.show(rev, POLICY_PATH)
+        if base_text is not None:
+            return _strict(base_text, f"{POLICY_PATH} at {rev[:12]}")
+    return default_policy()
+
+
+def _strict(text: str, source: str) -> Policy:
+    try:
+        return parse_policy_strict(text, source=source)
+    except PolicyError as exc:
+        raise InputError(f"invalid policy file {source}:\n" + "\n".join(f"  {i}" for i in exc.issues)) from None
+
+
+def parse_date(text: str) -> date:
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a date (YYYY-MM-DD): {text!r}") from None
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    from app.cli import load_input
+
+    change = load_input(args)
+    policy = policy_for(args, change)
+    git = change.git
+    changeset = ChangeSet(
+        files=change.files,
+        commits=change.commits,
+        reader=change.reader,
+        policy=policy,
+        policy_text=git.show(change.base, POLICY_PATH) if git and change.base else None,
+        head_policy_text=git.show(change.head, POLICY_PATH) if git and change.head else None,
+        commit_reader=(lambda c: commit_reader(git, c)) if git else None,
+        files_are_commits=args.patches is not None,
+    )
+    analysis = analyze(changeset, AnalysisContext(today=args.today or date.today(), head_sha=change.head))
+    sys.stdout.write(FORMATTERS[args.format](analysis))
+    if args.fail_on == "never":
+        return EXIT_OK
+    threshold = SEVERITY_RANK[args.fail_on]
+    failing = [f for f in analysis.findings if SEVERITY_RANK[f.severity] >= threshold]
+    return EXIT_FINDINGS if failing else EXIT_OK
+
+
+def cmd_audit(args: argparse.Namespace) -> int:
+    if not Path(args.repo).is_dir():
+        raise InputError(f"--repo {args.repo}: no such directory")
+    repo = GitRepo(args.repo)
+    try:
+        rev = repo.resolve(args.ref)
+    except InputError:
+        raise InputError(f"bad ref {args.ref!r}: not a commit in {args.repo}") from None
+    policy = policy_for(args, None, repo, rev)
+    report = audit_tree(repo, rev, policy, args.today or date.today())
+    sys.stdout.write(format_audit(report, args.format))
+    return EXIT_FINDINGS if report.urgent and args.fail_on_urgent else EXIT_OK
+
+
+def register_check(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    from app.cli import add_input_options
+
+    check = sub.add_parser("check", help="judge the image references of a change against the policy")
+    add_input_options(check)
+    check.add_argument("--config", metavar="FILE", help=f"policy file (default: {POLICY_PATH} at the base in git "
+                       "mode, else the built-in Kubernetes defaults)")
+    check.add_argument("--format", choices=sorted(FORMATTERS), default="text")
+    check.add_argument("--fail-on", choices=("error", "warning", "never"), default="error",
+                       help="exit 1 when a finding of this severity or worse stands (default: error)")
+    check.add_argument("--today", type=parse_date, help=argparse.SUPPRESS)
+    check.set_defaults(func=cmd_check)
+
+
+def register_audit(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    audit = sub.add_parser("audit", help="list every staging image and exemption in the tree at a ref")
+    audit.add_argument("--ref", default="HEAD", help="the commit to audit (default: HEAD)")
+    audit.add_argument("--repo", metavar="DIR", default=".")
+    audit.add_argument("--config", metavar="FILE", help=f"policy file (default: {POLICY_PATH} at the ref)")
+    audit.add_argument("--format", choices=("text", "json"), default="text")
+    audit.add_argument("--fail-on-urgent", action="store_true",
+                       help="exit 1 when a staging image ships in production or an exemption has expired")
+    audit.add_argument("--today", type=parse_date, help=argparse.SUPPRESS)
+    audit.set_defaults(func=cmd_audit)

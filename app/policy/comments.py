@@ -1,0 +1,109 @@
+"""Comment syntax per file type: which lines are comment-only, and where a comment starts."""
+
+from __future__ import annotations
+
+import posixpath
+from dataclasses import dataclass
+
+HASH = "#"
+SLASHES = "//"
+BLOCK = "/*"
+HTML = "<!--"
+DASHES = "--"
+SEMI = ";"
+
+
+@dataclass(frozen=True, slots=True)
+class CommentSyntax:
+    # Openers that start a comment running to the end of the line (or to its closer).
+    openers: tuple[str, ...]
+    # Lines of a block comment's body often start with "*" (Go, JS, Java doc comments).
+    star_continuation: bool = False
+
+
+_HASH = CommentSyntax((HASH,))
+# Go source in Kubernetes projects embeds YAML in raw strings (kops' etcd-manager manifest lives in
+# model.go), so a YAML "#" comment is a comment there too.
+_C_LIKE = CommentSyntax((SLASHES, BLOCK, HASH), star_continuation=True)
+_C_ONLY = CommentSyntax((SLASHES, BLOCK), star_continuation=True)
+_MARKUP = CommentSyntax((HTML,))
+_SQL = CommentSyntax((DASHES, HASH))
+_INI = CommentSyntax((HASH, SEMI))
+_ANY = CommentSyntax((HASH, SLASHES, BLOCK, HTML), star_continuation=False)
+
+_BY_EXTENSION: dict[str, CommentSyntax] = {
+    **dict.fromkeys(
+        (".yaml", ".yml", ".sh", ".bash", ".py", ".rb", ".pl", ".mk", ".bzl", ".bazel", ".star", ".tf",
+         ".toml", ".cfg", ".conf", ".env", ".dockerfile", ".containerfile", ".ps1", ".r"),
+        _HASH,
+    ),
+    **dict.fromkeys((".go", ".jsonnet", ".libsonnet", ".cue", ".proto"), _C_LIKE),
+    **dict.fromkeys(
+        (".js", ".mjs", ".cjs", ".ts", ".tsx", ".jsx", ".java", ".kt", ".scala", ".c", ".h", ".cc", ".cpp",
+         ".hpp", ".cs", ".rs", ".swift", ".groovy", ".gradle", ".json5", ".hcl"),
+        _C_ONLY,
+    ),
+    **dict.fromkeys((".md", ".markdown", ".html", ".htm", ".xml", ".svg", ".vue"), _MARKUP),
+    **dict.fromkeys((".sql", ".lua", ".hs"), _SQL),
+    **dict.fromkeys((".ini",), _INI),
+}
+_BY_NAME: dict[str, CommentSyntax] = {
+    **dict.fromkeys(("dockerfile", "containerfile", "makefile", "gnumakefile", "workspace", "build",
+                     "procfile", "owners", ".gitignore", ".dockerignore", ".gitattributes"), _HASH),
+}
+# Template suffixes wrap another file type: k8s-1.18.yaml.template is YAML.
+_TEMPLATE_SUFFIXES = (".template", ".tmpl", ".tpl", ".in", ".j2", ".gotmpl")
+# JSON has no comments; its lines are never comment-only.
+_NONE = CommentSyntax(())
+
+
+def syntax_for(path: str) -> CommentSyntax:
+    """The comment syntax of ``path``; unknown types accept every common opener."""
+    name = posixpath.basename(path).lower()
+    for suffix in _TEMPLATE_SUFFIXES:
+        if name.endswith(suffix) and len(name) > len(suffix):
+            name = name[: -len(suffix)]
+            break
+    if name in _BY_NAME or name.startswith(("dockerfile.", "makefile.")) or name.endswith(".dockerfile"):
+        return _BY_NAME.get(name, _HASH)
+    ext = posixpath.splitext(name)[1]
+    if ext == ".json":
+        return _NONE
+    return _BY_EXTENSION.get(ext, _ANY)
+
+
+def is_comment_only(path: str, text: str) -> bool:
+    """True for a line that holds nothing but a comment (or a block comment's closer/body)."""
+    stripped = text.strip()
+    if not stripped:
+        return False
+    syntax = syntax_for(path)
+    if any(stripped.startswith(o) for o in syntax.openers):
+        return True
+    if syntax.star_continuation and (stripped.startswith("*") or stripped == "*/"):
+        return True
+    return HTML in syntax.openers and stripped == "-->"
+
+
+def is_neutral(path: str, text: str) -> bool:
+    """Blank and comment-only lines change nothing that runs (the two-step pattern ignores them)."""
+    return not text.strip() or is_comment_only(path, text)
+
+
+def comment_start(path: str, text: str, needle: str) -> int | None:
+    """The index of the comment opener that directly precedes ``needle`` on the line, if any.
+
+    Used to find directives such as ``# image-review: ...``: the needle must be the first thing in a
+    comment written in the file's syntax.
+    """
+    syntax = syntax_for(path)
+    start = 0
+    while True:
+        at = text.find(needle, start)
+        if at < 0:
+            return None
+        before = text[:at].rstrip()
+        for opener in syntax.openers:
+            if before.endswith(opener):
+                return len(before) - len(opener)
+        start = at + len(needle)

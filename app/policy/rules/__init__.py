@@ -1,0 +1,33 @@
+"""Rule families: each module exports ``RULES`` (its rule metadata) and ``check(RuleInput) -> RuleOutput``.
+
+Rules are pure functions over data: no I/O, no clock (``EvalContext.today``), no GitHub.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from types import ModuleType
+
+from app.policy.context import RuleInput, RuleOutput
+from app.policy.rules import (
+    change_control,
+    change_pattern,
+    consistency,
+    exemptions,
+    history,
+    policy_change,
+    registries,
+    staging,
+    tags,
+)
+
+Check = Callable[[RuleInput], RuleOutput]
+
+# Families that look at the PR's references and files (change_pattern runs separately: it also
+# returns the commit summaries and the verdict; exemptions run last, over everyone's findings).
+FINDING_FAMILIES: tuple[ModuleType, ...] = (
+    staging, tags, registries, consistency, change_control, policy_change, history,
+)
+ALL_FAMILIES: tuple[ModuleType, ...] = (*FINDING_FAMILIES, change_pattern, exemptions)
+
+__all__ = ["ALL_FAMILIES", "FINDING_FAMILIES", "Check"]

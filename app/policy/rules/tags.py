@@ -1,0 +1,67 @@
+"""Explicit versions: IR002 mutable-tag, IR003 development-build, IR004 prerelease-tag.
+
+Staging references on production paths are left to IR001 (its message names the tag problem), so
+one line does not collect two findings for one mistake; with IR001 disabled, these rules judge
+staging references too.
+"""
+
+from __future__ import annotations
+
+from app.models import RefChange
+from app.policy.context import Draft, RuleInput, RuleOutput
+from app.policy.registry import DEVELOPMENT_BUILD, MUTABLE_TAG, PRERELEASE_TAG, STAGING_IMAGE, RuleMeta
+from app.policy.tags import FLOATING, NONE, PRERELEASE
+
+RULES: tuple[RuleMeta, ...] = (MUTABLE_TAG, DEVELOPMENT_BUILD, PRERELEASE_TAG)
+
+
+def check(inp: RuleInput) -> RuleOutput:
+    out = RuleOutput()
+    staging_rule_on = inp.policy.rule(STAGING_IMAGE).enabled
+    for ref in inp.refs:
+        if not inp.judged(ref) or ref.partial:
+            continue
+        if ref.tag is None and ref.templated:
+            continue  # the tag is computed: nothing to judge
+        production = inp.policy.is_production(ref.path)
+        if staging_rule_on and production and inp.ref_class(ref) == "staging":
+            continue
+        kind = inp.policy.tag_rules.kind(ref.tag, ref.digest)
+        draft = _judge(inp, ref, kind)
+        if draft is not None:
+            draft.production = production
+            out.drafts.append(draft)
+    return out
+
+
+def _judge(inp: RuleInput, ref: RefChange, kind: str) -> Draft | None:
+    key = ref.normalized()
+    if kind == NONE:
+        return Draft(
+            MUTABLE_TAG, ref.path, ref.line,
+            f"`{ref.reference}` has no tag and no digest, so it pulls whatever `latest` is at the time. "
+            "Pin an explicit version tag (and a digest where you can).",
+            key, commit=ref.commit,
+        )
+    if kind == FLOATING:
+        return Draft(
+            MUTABLE_TAG, ref.path, ref.line,
+            f"`{ref.reference}` uses the floating tag `{ref.tag}`: what it pulls changes without any change "
+            "here. Pin an explicit version tag (and a digest where you can).",
+            key, commit=ref.commit,
+        )
+    if inp.policy.tag_rules.is_development(kind):
+        return Draft(
+            DEVELOPMENT_BUILD, ref.path, ref.line,
+            f"`{ref.reference}` uses a development build tag (`{ref.tag}`, {kind}). Use a released version; "
+            "if this build is needed before a release, add a tracked exemption.",
+            key, commit=ref.commit,
+        )
+    if kind == PRERELEASE:
+        return Draft(
+            PRERELEASE_TAG, ref.path, ref.line,
+            f"`{ref.reference}` is a pre-release (`{ref.tag}`). Use the final release when it is out, or "
+            "confirm that a pre-release is intended here.",
+            key, commit=ref.commit,
+        )
+    return None

@@ -1,0 +1,160 @@
+"""The two-step change pattern on constructed commit sequences (corpus README, "Two-step labels")."""
+
+from __future__ import annotations
+
+from datetime import date
+
+try:
+    from tests.test_policy_scenario import run
+except ImportError:  # tests/ is not a package: pytest puts it on sys.path
+    from test_policy_scenario import run
+
+from app.diffs import FileDiff
+from app.models import CommitSummary
+from app.policy import CommitInput, EvalContext, default_policy, evaluate
+from app.policy.rules.change_pattern import verdict_of
+
+MODEL = "pkg/model/components/etcdmanager/model.go"
+GOLDEN = "tests/integration/update_cluster/minimal/data/aws_s3_object_manifests-etcdmanager-main_content"
+SWITCH = f"""# file: {MODEL}
+-    - image: registry.k8s.io/etcdadm/etcd-manager:v3.0.20220128
++    - image: registry.k8s.io/etcdadm/etcd-manager:v3.0.20220203
+"""
+REGEN = f"""# file: {GOLDEN}
+-    image: registry.k8s.io/etcdadm/etcd-manager:v3.0.20220128
++    image: registry.k8s.io/etcdadm/etcd-manager:v3.0.20220203
+-    manifestHash: abc
++    manifestHash: def
+"""
+CONFIG = """# file: pkg/model/components/etcd.go
+-	DefaultEtcd3Version_1_22 = "3.5.1"
++	DefaultEtcd3Version_1_22 = "3.5.3"
+"""
+
+
+def kinds(text: str) -> tuple[str, list[str]]:
+    result = run(text)
+    return result.change_pattern, [c.kind for c in result.commits]
+
+
+def test_no_images_is_na() -> None:
+    assert kinds("# commit: Bump go\n" + CONFIG) == ("n/a", ["config"])
+
+
+def test_reference_two_step_is_image_only_first() -> None:
+    # #13196: commit 1 image line only, commit 2 regenerated goldens.
+    result = run("# commit: Update etcd-manager\n" + SWITCH + "# commit: Update expected output\n" + REGEN)
+    assert result.change_pattern == "image-only-first"
+    assert [c.kind for c in result.commits] == ["image-switch", "image-switch"]
+    assert (result.commits[1].image_lines, result.commits[1].generated_lines) == (0, 4)
+    assert [f.rule for f in result.findings] == []
+
+
+def test_image_commit_with_generated_files_is_still_image_switch() -> None:
+    assert kinds("# commit: Switch and regen\n" + SWITCH + REGEN + "# commit: Config\n" + CONFIG) == (
+        "image-only-first", ["image-switch", "config"]
+    )
+
+
+def test_first_commit_mixed() -> None:
+    result = run("# commit: Everything\n" + SWITCH + CONFIG + "# commit: Regen\n" + REGEN)
+    assert result.change_pattern == "mixed"
+    assert [c.kind for c in result.commits] == ["mixed", "image-switch"]
+    [f] = [f for f in result.findings if f.rule == "IR010"]
+    assert (f.severity, f.path, f.line) == ("notice", MODEL, 1)
+    assert "pkg/model/components/etcd.go:1" in f.message and 'Commit c0000001 ("Everything")' in f.message
+    assert result.commits[0].other_lines == 2
+    assert result.commits[0].other_locations == ["pkg/model/components/etcd.go:1"]
+
+
+def test_switch_after_config_is_mixed_with_an_order_notice() -> None:
+    # #14734: etcd bump first, then the image switch, then regen.
+    result = run("# commit: etcd\n" + CONFIG + "# commit: image\n" + SWITCH + "# commit: regen\n" + REGEN)
+    assert result.change_pattern == "mixed"
+    assert [c.kind for c in result.commits] == ["config", "image-switch", "image-switch"]
+    [f] = [f for f in result.findings if f.rule == "IR011"]
+    assert f.severity == "notice" and 'commit c0000001 ("etcd")' in f.message and f.commit == "c0000002"
+
+
+def test_single_commit_only_images_and_generated() -> None:
+    # #13183: model.go + golden files in one commit.
+    assert kinds("# commit: Use pre-release\n" + SWITCH + REGEN) == ("single-commit", ["image-switch"])
+
+
+def test_single_commit_with_other_lines_is_mixed() -> None:
+    result = run("# commit: Bump and tweak\n" + SWITCH + CONFIG)
+    assert result.change_pattern == "mixed"
+    assert [f.rule for f in result.findings] == ["IR010"]
+
+
+def test_plain_diff_without_commits() -> None:
+    assert kinds(SWITCH + REGEN) == ("single-commit", ["image-switch"])
+    result = run(SWITCH + CONFIG)
+    assert result.change_pattern == "mixed"
+    [f] = result.findings
+    assert f.rule == "IR010" and f.commit is None and "This change switches" in f.message
+
+
+def test_blank_and_comment_lines_are_neutral() -> None:
+    text = "# commit: image\n" + SWITCH + "+\n+    # keep the release reference here\n" + "# commit: regen\n" + REGEN
+    assert kinds(text) == ("image-only-first", ["image-switch", "image-switch"])
+
+
+def test_go_comment_lines_are_neutral() -> None:
+    text = (
+        "# commit: image\n# file: pkg/a.go\n"
+        '-\timage := "registry.k8s.io/pause:3.1"\n+\timage := "registry.k8s.io/pause:3.9"\n'
+        "+\t// pause 3.9 drops the shell\n# commit: other\n" + CONFIG
+    )
+    assert kinds(text) == ("image-only-first", ["image-switch", "config"])
+
+
+def test_empty_first_commit_is_skipped() -> None:
+    summaries = [
+        CommitSummary("a", "empty", "none"),
+        CommitSummary("b", "image", "image-switch", 2),
+        CommitSummary("c", "config", "config", 0, 3),
+    ]
+    assert verdict_of(summaries) == "image-only-first"
+
+
+def test_critical_image_raises_mixed_commit_to_warning() -> None:
+    text = "# policy: {critical_images: {etcd-manager: [alice]}}\n# approvals: none\n# commit: all\n" + SWITCH + CONFIG
+    [f] = [f for f in run(text).findings if f.rule == "IR010"]
+    assert f.severity == "warning"
+
+
+def test_commit_with_generated_images_and_config_has_no_mixed_finding() -> None:
+    # #17781: a version constant and regenerated goldens in one commit: no image switch in source.
+    result = run("# commit: release\n" + CONFIG + REGEN + "# commit: docs\n# file: docs/x.md\n+hello\n")
+    assert result.commits[0].kind == "mixed"
+    assert result.change_pattern == "mixed"
+    assert [f.rule for f in result.findings] == []
+
+
+def test_binary_and_prefiltered_files_count_as_other_changes() -> None:
+    try:
+        from tests.test_policy_scenario import parse_scenario
+    except ImportError:
+        from test_policy_scenario import parse_scenario
+    s = parse_scenario(SWITCH)
+    binary = FileDiff("logo.png", "logo.png", binary=True)
+    prefiltered = FileDiff("pkg/big.go", "pkg/big.go", added=10, removed=2, filtered=True)
+    files = [*s.files, binary, prefiltered]
+    commit = CommitInput("c1", "image and more", files, s.refs)
+    result = evaluate(s.refs, files, [commit], default_policy(), EvalContext(today=date(2026, 1, 1)))
+    assert result.commits[0].kind == "mixed"
+    assert result.commits[0].other_lines == 13
+    assert result.commits[0].other_locations == ["logo.png", "pkg/big.go"]
+
+
+def test_transient_reference_only_in_commits_is_not_na() -> None:
+    # #14756: staging added in one commit and replaced in the next; the net diff has no reference.
+    try:
+        from tests.test_policy_scenario import parse_scenario
+    except ImportError:
+        from test_policy_scenario import parse_scenario
+    s = parse_scenario("# commit: a\n" + SWITCH + "# commit: b\n" + SWITCH)
+    assert s.commits is not None
+    result = evaluate([], [], s.commits, default_policy(), EvalContext(today=date(2026, 1, 1)))
+    assert result.change_pattern == "image-only-first"
