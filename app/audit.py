@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import json
 import subprocess
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import date
+from typing import IO
 
 from app.diffs import FileDiff, Hunk, Line
 from app.extract import extract_file, file_has_cue
@@ -63,8 +65,10 @@ def iter_blobs(repo: GitRepo, rev: str) -> Iterator[tuple[str, bytes]]:
     proc = subprocess.Popen(["git", "-C", repo.root, "cat-file", "--batch"], stdin=subprocess.PIPE,
                             stdout=subprocess.PIPE)
     assert proc.stdin is not None and proc.stdout is not None
-    proc.stdin.write(b"".join(sha + b"\n" for sha, _ in blobs))
-    proc.stdin.close()
+    # Feed the names from a thread: written all at once, they would fill the pipe while git's
+    # answers fill the other one, and both processes would wait for ever.
+    feeder = threading.Thread(target=_feed, args=(proc.stdin, [sha for sha, _ in blobs]), daemon=True)
+    feeder.start()
     for _, path in blobs:
         header = proc.stdout.readline().split()
         if len(header) < 3:
@@ -72,6 +76,12 @@ def iter_blobs(repo: GitRepo, rev: str) -> Iterator[tuple[str, bytes]]:
         content = proc.stdout.read(int(header[2]) + 1)[:-1]
         yield path, content
     proc.wait()
+
+
+def _feed(pipe: IO[bytes], shas: list[bytes]) -> None:
+    with pipe:
+        for sha in shas:
+            pipe.write(sha + b"\n")
 
 
 def as_added_file(path: str, text: str) -> FileDiff:

@@ -51,13 +51,20 @@ def build_parser() -> argparse.ArgumentParser:
     add_input_options(scan)
     scan.add_argument("--format", choices=("text", "json"), default="text")
     scan.set_defaults(func=cmd_scan)
-    for register in EXTRA_COMMANDS:
+    for register in command_registrars():
         register(sub)
     return parser
 
 
-# Other modules add their subcommands here (check, audit, serve, worker, sandbox).
-EXTRA_COMMANDS: list[Callable[[argparse._SubParsersAction[argparse.ArgumentParser]], None]] = []
+Registrar = Callable[["argparse._SubParsersAction[argparse.ArgumentParser]"], None]
+
+
+def command_registrars() -> list[Registrar]:
+    """The other subcommands; each module keeps its heavy imports inside its command."""
+    from app.cli_check import register_audit, register_check
+    from app.cli_serve import register_sandbox, register_serve, register_worker
+
+    return [register_check, register_audit, register_serve, register_worker, register_sandbox]
 
 
 def main(argv: Sequence[str] | None = None) -> int:

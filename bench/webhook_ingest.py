@@ -1,0 +1,262 @@
+"""Webhook ingest speed: deliveries acknowledged per second and p99 latency of ``POST /webhook``.
+
+    python bench/webhook_ingest.py [--requests 2000] [--threads 8] [--workers 2] [--queues sqlite,redis]
+
+Servers in one run, all under gunicorn with the same settings, on loopback:
+
+* a bare Flask endpoint that only checks the signature and answers 202 (the floor);
+* the App as deployed: ``app:create_app()`` (signature check, JSON, delivery dedupe, routing, and
+  the durable enqueue), once per queue: SQLite in a temporary data dir (the embedded default) and
+  Redis (a redis-server started here; skipped when none is installed).
+
+Each gets the same signed ``pull_request.synchronize`` deliveries (about 12 KB, unique delivery ids
+and heads) from a few client threads after a warm-up. The target: the App acknowledges at least
+0.8 of the bare endpoint's deliveries per second. No worker runs: this measures ingest only.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import hmac
+import os
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import requests
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
+
+SECRET = "bench-webhook-secret"
+TARGET = 0.8
+
+
+# ---------------------------------------------------------------------------------------------
+# The bare endpoint (gunicorn imports this module as ``webhook_ingest:bare_app()``)
+
+
+def bare_app() -> object:
+    from flask import Flask, Response, request
+
+    app = Flask("bare-webhook")
+    secret = os.environ.get("GITHUB_WEBHOOK_SECRET", SECRET).encode()
+
+    @app.post("/webhook")
+    def webhook() -> tuple[Response | str, int]:
+        body = request.get_data()
+        expected = "sha256=" + hmac.new(secret, body, hashlib.sha256).hexdigest()
+        if not hmac.compare_digest(expected, request.headers.get("X-Hub-Signature-256", "")):
+            return "bad signature", 401
+        return Response('{"status":"queued"}', mimetype="application/json"), 202
+
+    return app
+
+
+# ---------------------------------------------------------------------------------------------
+# Servers
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _gunicorn() -> str:
+    found = Path(sys.executable).with_name("gunicorn")
+    return str(found) if found.exists() else (shutil.which("gunicorn") or "gunicorn")
+
+
+@contextmanager
+def gunicorn(app: str, env: dict[str, str], workers: int, *, chdir: Path = ROOT) -> Iterator[str]:
+    port = _free_port()
+    cmd = [
+        _gunicorn(), app, "--bind", f"127.0.0.1:{port}", "--workers", str(workers),
+        "--worker-class", "gthread", "--threads", "4", "--log-level", "warning", "--chdir", str(chdir),
+    ]
+    proc = subprocess.Popen(cmd, env={**os.environ, **env}, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            if proc.poll() is not None:
+                raise RuntimeError(f"gunicorn {app} exited: {proc.stderr.read().decode() if proc.stderr else ''}")
+            try:
+                requests.post(f"{url}/webhook", data=b"{}", timeout=1)
+                break
+            except requests.ConnectionError:
+                if time.monotonic() > deadline:
+                    raise RuntimeError(f"gunicorn {app} did not start") from None
+                time.sleep(0.1)
+        yield url
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+# ---------------------------------------------------------------------------------------------
+# Load
+
+
+def deliveries(count: int, tag: str) -> list[tuple[bytes, dict[str, str]]]:
+    from fake_github import pull_request_payload, signed_delivery
+
+    out = []
+    filler = "Updates the etcd-manager image and regenerates the expected output. " * 60
+    for i in range(count):
+        payload = pull_request_payload(
+            repo="kubernetes/kops",
+            number=13000 + i % 50,
+            action="synchronize",
+            head_sha=hashlib.sha1(f"{tag}-{i}".encode()).hexdigest(),
+            labels=("area/etcd", "size/S"),
+        )
+        payload["pull_request"]["body"] = filler  # real payloads are 10-30 KB
+        d = signed_delivery(SECRET, "pull_request", payload, delivery_id=f"{tag}-{i}")
+        out.append((d.body, d.headers))
+    return out
+
+
+@dataclass
+class Figures:
+    name: str
+    requests: int
+    seconds: float
+    latencies: list[float]
+    statuses: dict[int, int]
+
+    @property
+    def per_second(self) -> float:
+        return self.requests / self.seconds
+
+    @property
+    def p99_ms(self) -> float:
+        return statistics.quantiles(self.latencies, n=100)[98] * 1000
+
+    @property
+    def p50_ms(self) -> float:
+        return statistics.median(self.latencies) * 1000
+
+
+def hammer(name: str, url: str, items: list[tuple[bytes, dict[str, str]]], threads: int) -> Figures:
+    latencies: list[float] = []
+    statuses: dict[int, int] = {}
+    lock = threading.Lock()
+    cursor = iter(items)
+
+    def run() -> None:
+        session = requests.Session()
+        mine: list[float] = []
+        seen: dict[int, int] = {}
+        while True:
+            with lock:
+                item = next(cursor, None)
+            if item is None:
+                break
+            body, headers = item
+            start = time.perf_counter()
+            status = session.post(f"{url}/webhook", data=body, headers=headers, timeout=30).status_code
+            mine.append(time.perf_counter() - start)
+            seen[status] = seen.get(status, 0) + 1
+        with lock:
+            latencies.extend(mine)
+            for k, v in seen.items():
+                statuses[k] = statuses.get(k, 0) + v
+
+    workers = [threading.Thread(target=run) for _ in range(threads)]
+    began = time.perf_counter()
+    for w in workers:
+        w.start()
+    for w in workers:
+        w.join()
+    return Figures(name, len(items), time.perf_counter() - began, latencies, statuses)
+
+
+def measure(name: str, url: str, count: int, threads: int, tag: str) -> Figures:
+    hammer(name, url, deliveries(min(200, count // 10), f"{tag}-warm"), threads)
+    return hammer(name, url, deliveries(count, tag), threads)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--requests", type=int, default=2000)
+    parser.add_argument("--threads", type=int, default=8, help="client threads")
+    parser.add_argument("--workers", type=int, default=2, help="gunicorn workers (4 threads each)")
+    parser.add_argument("--queues", default="sqlite,redis", help="the App's queues to measure")
+    args = parser.parse_args(argv)
+
+    from conftest import make_key_pair
+
+    key = make_key_pair().private_pem
+    results: list[Figures] = []
+    base_env = {
+        "GITHUB_APP_ID": "1",
+        "GITHUB_PRIVATE_KEY": key,
+        "GITHUB_WEBHOOK_SECRET": SECRET,
+        "GITHUB_API_URL": "http://127.0.0.1:9",  # the web process never calls GitHub
+    }
+    with tempfile.TemporaryDirectory(prefix="ingest-") as tmp:
+        env = {**base_env, "IMAGE_REVIEW_DATA_DIR": str(Path(tmp) / "bare")}
+        with gunicorn("webhook_ingest:bare_app()", env, args.workers, chdir=Path(__file__).parent) as url:
+            bare = measure("bare Flask (signature only)", url, args.requests, args.threads, "bare")
+        for queue in [q.strip() for q in args.queues.split(",") if q.strip()]:
+            with _redis(queue == "redis", Path(tmp)) as redis_url:
+                if queue == "redis" and redis_url is None:
+                    print("redis-server not installed: the Redis queue is not measured")
+                    continue
+                env = {**base_env, "IMAGE_REVIEW_DATA_DIR": str(Path(tmp) / queue)}
+                if redis_url:
+                    env["REDIS_URL"] = redis_url
+                with gunicorn("app:create_app()", env, args.workers) as url:
+                    name = f"image-review ({'Redis' if redis_url else 'SQLite'} queue)"
+                    results.append(measure(name, url, args.requests, args.threads, queue))
+
+    print(f"{args.requests} deliveries, {args.threads} client threads, gunicorn {args.workers} workers x 4 threads")
+    print(f"{'endpoint':34} {'acks/s':>8} {'p50 ms':>8} {'p99 ms':>8} {'ratio':>6}  statuses")
+    print(f"{bare.name:34} {bare.per_second:8.0f} {bare.p50_ms:8.1f} {bare.p99_ms:8.1f} {1:6.2f}  {bare.statuses}")
+    ok = True
+    for f in results:
+        ratio = f.per_second / bare.per_second
+        met = ratio >= TARGET and set(f.statuses) == {202}
+        ok &= met
+        verdict = "" if met else f"  BELOW TARGET {TARGET}"
+        print(f"{f.name:34} {f.per_second:8.0f} {f.p50_ms:8.1f} {f.p99_ms:8.1f} {ratio:6.2f}  {f.statuses}{verdict}")
+    print(f"target: at least {TARGET} of the bare endpoint's throughput: {'OK' if ok else 'not met'}")
+    return 0 if ok else 1
+
+
+@contextmanager
+def _redis(wanted: bool, data_dir: Path) -> Iterator[str | None]:
+    if not wanted:
+        yield None
+        return
+    from redis_server import RedisServerMissing, start_redis_server
+
+    try:
+        server = start_redis_server(data_dir / "redis")
+    except RedisServerMissing:
+        yield None
+        return
+    try:
+        yield server.url
+    finally:
+        server.stop()
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
