@@ -476,7 +476,6 @@ def _blob_sha(text: str | None) -> str:
 
 # -- the fake itself (what other tests rely on) ------------------------------------------------
 
-CORPUS_CASE = Path(__file__).resolve().parents[2] / "shared/corpus/cases/etcd-manager-staging-to-release-v3.0.20220203"
 
 
 def test_fake_rejects_review_comments_outside_the_diff(client: InstallationClient) -> None:
@@ -595,18 +594,3 @@ def test_fixture_from_yaml(tmp_path: Path, fake_github: FakeGitHub) -> None:
         ("README.md", 1, 0),
     ]
 
-
-@pytest.mark.skipif(not CORPUS_CASE.is_dir(), reason="the shared corpus is not present")
-def test_fixture_from_a_corpus_case(fake_github: FakeGitHub, client: InstallationClient) -> None:
-    pull = fake_github.load_pull(REPO, PullData.from_corpus(CORPUS_CASE))
-    assert pull.number == 13196
-    assert pull.head_sha == "4f89c2e689264a8fe3c4ea33ab36bf20cdc05b3d"
-    assert [c.message.splitlines()[0] for c in pull.commits] == [
-        "Update to etcd-manager v3.0.20220203",
-        "Update expected test output for etcd-manager bump",
-    ]
-    assert [f.filename for f in pull.commits[0].files] == ["pkg/model/components/etcdmanager/model.go"]
-    assert client.raw.pull_diff(REPO, 13196) == (CORPUS_CASE / "pr.diff").read_text()
-    first = client.raw.commit_diff(REPO, pull.commits[0].sha)
-    assert first.startswith("diff --git a/pkg/model/components/etcdmanager/model.go")
-    assert "+  - image: k8s.gcr.io/etcdadm/etcd-manager:v3.0.20220203\n" in first
