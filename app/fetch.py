@@ -16,6 +16,7 @@ it); when the pull request changes it, the head version is read too, for the pol
 from __future__ import annotations
 
 import base64
+import dataclasses
 import difflib
 import logging
 from dataclasses import dataclass, field
@@ -119,22 +120,8 @@ def resolve_pull(client: InstallationClient, job: ReviewJob) -> PullInfo:
     info = PullInfo.from_json(job.repo, response.json())
     if job.head_sha and job.head_sha != info.head_sha:
         # A re-run asked for an older head: review that commit, the one the check run belongs to.
-        info = _with_head(info, job.head_sha)
+        info = dataclasses.replace(info, head_sha=job.head_sha)
     return info
-
-
-def _with_head(info: PullInfo, head_sha: str) -> PullInfo:
-    return PullInfo(
-        repo=info.repo,
-        number=info.number,
-        head_sha=head_sha,
-        base_sha=info.base_sha,
-        base_ref=info.base_ref,
-        labels=info.labels,
-        draft=info.draft,
-        state=info.state,
-        html_url=info.html_url,
-    )
 
 
 @dataclass

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import jsonschema
 import pytest
+from gitrepo import commit, git, init_repo
 
 from app.cli import main
 
@@ -18,31 +19,13 @@ RELEASE = "registry.k8s.io/etcdadm/etcd-manager:v3.0.20220203"
 MODEL = "pkg/model/components/etcdmanager/model.go"
 
 
-def git(repo: Path, *args: str) -> str:
-    return subprocess.run(["git", "-C", str(repo), *args], check=True, capture_output=True, text=True).stdout
-
-
-def commit(repo: Path, files: dict[str, str], message: str) -> str:
-    for path, text in files.items():
-        target = repo / path
-        target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_text(text)
-        git(repo, "add", path)
-    git(repo, "commit", "-q", "-m", message)
-    return git(repo, "rev-parse", "HEAD").strip()
-
-
 def model(image: str) -> str:
     return f'package etcdmanager\n\nconst manifest = `\nspec:\n  containers:\n  - image: {image}\n    name: etcd\n`\n'
 
 
 @pytest.fixture()
 def repo(tmp_path: Path) -> Path:
-    root = tmp_path / "repo"
-    root.mkdir()
-    git(root, "init", "-q", "-b", "main")
-    git(root, "config", "user.email", "dev@example.com")
-    git(root, "config", "user.name", "Dev")
+    root = init_repo(tmp_path / "repo")
     commit(root, {MODEL: model(RELEASE), "README.md": "kops\n"}, "base")
     return root
 

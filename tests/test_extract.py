@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import difflib
-import subprocess
 from pathlib import Path
 
 import pytest
+from gitrepo import commit, init_repo
 
 from app.diffs import parse_diff
 from app.extract import extract
@@ -165,14 +165,14 @@ def test_helm_split_without_repository_in_context_is_partial_with_note() -> None
 
 
 def test_helm_split_in_git_mode_reads_the_file(tmp_path: Path) -> None:
-    repo = git_repo(tmp_path)
+    repo = init_repo(tmp_path / "repo")
     values = (
         "image:\n  repository: registry.k8s.io/ingress-nginx/controller\n"
         + "".join(f"  opt{i}: x\n" for i in range(10))
         + "  tag: v1.10.0\n"
     )
-    commit_file(repo, "values.yaml", values, "base")
-    commit_file(repo, "values.yaml", values.replace("v1.10.0", "v1.11.0"), "bump")
+    commit(repo, {"values.yaml": values}, "base")
+    commit(repo, {"values.yaml": values.replace("v1.10.0", "v1.11.0")}, "bump")
     change = from_git("HEAD~1..HEAD", str(repo))
     refs = scan_change(change)
     assert {(r.side, r.reference) for r in refs} == {
@@ -340,42 +340,3 @@ def test_removed_lines_use_old_numbers_and_added_new_numbers() -> None:
 def test_deleted_file_reports_removed_references() -> None:
     refs = refs_of("manifests/old.yaml", "image: gcr.io/k8s-staging-cluster-api/cluster-api-controller:main\n", "")
     assert [(r.side, r.ref_class) for r in refs] == [("removed", "staging")]
-
-
-# --- helpers ------------------------------------------------------------------------------------
-
-
-def git(repo: Path, *args: str) -> str:
-    return subprocess.run(["git", "-C", str(repo), *args], check=True, capture_output=True, text=True).stdout
-
-
-def git_repo(tmp_path: Path) -> Path:
-    repo = tmp_path / "repo"
-    repo.mkdir()
-    git(repo, "init", "-q", "-b", "main")
-    git(repo, "config", "user.email", "dev@example.com")
-    git(repo, "config", "user.name", "Dev")
-    return repo
-
-
-def commit_file(repo: Path, path: str, text: str, message: str) -> str:
-    target = repo / path
-    target.parent.mkdir(parents=True, exist_ok=True)
-    target.write_text(text)
-    git(repo, "add", path)
-    git(repo, "commit", "-q", "-m", message)
-    return git(repo, "rev-parse", "HEAD").strip()
-
-
-def test_prefilter_keeps_every_reference_the_full_parse_finds() -> None:
-    from app.extract import ImagePrefilter
-
-    samples = [line for _, line, _ in POSITIVE_LINES] + POD.splitlines() + HELM.splitlines()
-    parts = []
-    for i, line in enumerate(samples):
-        filler = "".join(f"x{i}_{k} = {k}\n" for k in range(6))
-        parts.append(make_diff(f"dir{i}/file{i}.txt" if i % 2 else f"dir{i}/values.yaml", filler, filler + line + "\n"))
-    data = b"".join(parts) + make_diff("big.py", "a = 1\n" * 50, "a = 2\n" * 50)
-    full = extract(parse_diff(data))
-    filtered = extract(parse_diff(data, prefilter=ImagePrefilter()))
-    assert full and {(r.path, r.line, r.reference) for r in filtered} == {(r.path, r.line, r.reference) for r in full}
