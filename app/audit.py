@@ -11,10 +11,11 @@ from datetime import date
 from typing import IO
 
 from app.diffs import FileDiff, Hunk, Line
-from app.extract import extract_file, file_has_cue
+from app.extract import extract_file
 from app.inputs import GitRepo, InputError
 from app.policy import Exemption, Policy
 from app.policy.rules.exemptions import DIRECTIVE, parse_directive
+from app.prefilter import file_has_cue
 
 SOON_DAYS = 30
 # Urgency, most urgent first.

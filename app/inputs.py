@@ -8,8 +8,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from app.diffs import Commit, DiffError, FileDiff, parse_diff, parse_diff_file, parse_mbox
-from app.extract import FileReader, ImagePrefilter
+from app.extract import FileReader
 from app.models import Side
+from app.prefilter import ImagePrefilter
 
 
 class InputError(Exception):
