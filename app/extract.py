@@ -12,9 +12,10 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, replace
 
 from app.classify import Classifier, default_classifier
+from app.comments import line_comment_start
 from app.detectors import Candidate, dockerfile_context, find_candidates, strong
 from app.diffs import FileDiff, Hunk, Line
-from app.filekinds import comment_start, file_kind
+from app.filekinds import file_kind
 from app.models import RefChange, Side
 from app.splits import REF_FIELDS, SPLIT_STARLARK, SPLIT_YAML, Group, sibling_group
 from app.values import Interpretation, interpret
@@ -61,7 +62,7 @@ class FileExtractor:
         return (self.diff.new_path if side == "added" else self.diff.old_path) or self.diff.path
 
     def _ref_changes(self, hit: _LineHit, in_place: set[int]) -> Iterator[RefChange]:
-        cstart = comment_start(hit.line.text, self.kind)
+        cstart = line_comment_start(self.diff.path, hit.line.text)
         number = _number(hit.line, hit.side)
         for c in hit.candidates:
             yield self._make(c.value, c.context, self._path(hit.side), number, hit.side,

@@ -1,4 +1,4 @@
-"""Which kind of file a path is, and how that kind writes comments."""
+"""Which kind of file a path is (Dockerfile, YAML, Go, ...), from its name."""
 
 from __future__ import annotations
 
@@ -26,9 +26,6 @@ _BY_NAME: dict[str, FileKind] = {
 }
 _TEMPLATE_SUFFIXES = (".template", ".tmpl", ".tpl", ".j2", ".in", ".gotmpl")
 
-# Line-comment markers by kind; "#" at the start of a line also covers YAML embedded in Go strings.
-HASH_KINDS = {"yaml", "python", "shell", "makefile", "terraform", "toml", "starlark", "dockerfile", "text"}
-SLASH_KINDS = {"go", "c-like", "terraform", "json"}
 
 
 @lru_cache(maxsize=4096)
@@ -44,32 +41,3 @@ def file_kind(path: str) -> FileKind:
         return "dockerfile"
     _, ext = posixpath.splitext(name)
     return _BY_SUFFIX.get(ext, "text")
-
-
-def comment_start(text: str, kind: FileKind) -> int:
-    """Index where a line comment starts in ``text`` (outside quotes), or len(text)."""
-    stripped = text.lstrip()
-    indent = len(text) - len(stripped)
-    if kind == "markdown":
-        return indent if stripped.startswith("<!--") else len(text)
-    if stripped.startswith(("#", "//", "/*", "* ", "<!--")) or stripped == "*":
-        return indent
-    quote = ""
-    prev = " "
-    for i, ch in enumerate(text):
-        if quote:
-            if ch == quote and prev != "\\":
-                quote = ""
-        elif ch in "\"'`":
-            quote = ch
-        elif _comment_marker(text, i, kind, prev):
-            return i
-        prev = ch
-    return len(text)
-
-
-def _comment_marker(text: str, i: int, kind: FileKind, prev: str) -> bool:
-    if text[i] == "#":
-        return kind in HASH_KINDS and prev in " \t"
-    # "://" in a URL is not a comment.
-    return kind in SLASH_KINDS and text.startswith("//", i) and prev != ":"

@@ -27,9 +27,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+from app.comments import is_neutral
 from app.diffs import FileDiff
 from app.models import ChangePattern, CommitKind, CommitSummary, RefChange, Side
-from app.policy.comments import is_neutral
 from app.policy.context import CommitInput, Draft, RuleInput, RuleOutput
 from app.policy.images import critical_patterns
 from app.policy.registry import IMAGE_SWITCH_ORDER, MIXED_IMAGE_COMMIT, RuleMeta

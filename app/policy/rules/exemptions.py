@@ -23,7 +23,7 @@ from dataclasses import dataclass, replace
 from datetime import date
 from fnmatch import fnmatchcase
 
-from app.policy.comments import comment_start
+from app.comments import comment_start
 from app.policy.config import Exemption, parse_date, parse_issue_number
 from app.policy.context import Draft, RuleInput, RuleOutput
 from app.policy.paths import PathGlob

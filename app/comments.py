@@ -1,4 +1,4 @@
-"""Comment syntax per file type: which lines are comment-only, and where a comment starts."""
+"""Comment syntax per file type: where a comment starts, which lines are comment-only, directives."""
 
 from __future__ import annotations
 
@@ -107,3 +107,37 @@ def comment_start(path: str, text: str, needle: str) -> int | None:
             if before.endswith(opener):
                 return len(before) - len(opener)
         start = at + len(needle)
+
+
+def line_comment_start(path: str, text: str) -> int:
+    """Index where a comment starts on this line (openers inside quotes do not count), or len(text).
+
+    A line that opens with a comment marker is a comment from its indentation on; further in, "#"
+    counts only after whitespace (``image@sha256`` and ``a#b`` are not comments) and "//" never
+    after ":" (``https://``).
+    """
+    syntax = syntax_for(path)
+    stripped = text.lstrip()
+    indent = len(text) - len(stripped)
+    if any(stripped.startswith(o) for o in syntax.openers) or (
+            syntax.star_continuation and (stripped.startswith("* ") or stripped == "*")):
+        return indent
+    quote, prev = "", " "
+    for i, ch in enumerate(text):
+        if quote:
+            if ch == quote and prev != "\\":
+                quote = ""
+        elif ch in "\"'`" and HTML not in syntax.openers:
+            quote = ch
+        elif _opens_comment(text, i, syntax.openers, prev):
+            return i
+        prev = ch
+    return len(text)
+
+
+def _opens_comment(text: str, i: int, openers: tuple[str, ...], prev: str) -> bool:
+    if text[i] == "#":
+        return HASH in openers and prev in " \t"
+    if text.startswith(SLASHES, i):
+        return SLASHES in openers and prev != ":"
+    return any(text.startswith(o, i) for o in openers if o not in (HASH, SLASHES)) and prev in " \t"
