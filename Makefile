@@ -1,10 +1,11 @@
 # Two entry points: `make demo` (the bot reviewing a sample PR against a local GitHub sandbox)
-# and `make test` (lint, types, the whole test suite). Both create the virtualenv on first use.
+# and `make test` (lint, types, the whole test suite). Both create the virtualenv on first use;
+# `make test` also installs the services its tests start (redis-server, the distribution registry).
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: test lint demo bench clean
+.PHONY: test lint demo bench clean services
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -16,7 +17,10 @@ lint: $(VENV)/.installed
 	$(BIN)/ruff check app tests bench
 	$(BIN)/mypy
 
-test: lint
+services:
+	scripts/install-test-services
+
+test: lint services
 	$(BIN)/pytest
 
 demo: $(VENV)/.installed
