@@ -56,7 +56,9 @@ def build_tree(root: Path, count: int) -> None:
         ["add", "-A"],
         ["-c", "user.name=b", "-c", "user.email=b@example.com", "commit", "-q", "-m", "tree"],
     ):
-        subprocess.run(["git", "-C", str(root), *args], check=True)
+        # No background gc or maintenance: it would still be writing objects when the tree is removed.
+        quiet = ["-c", "gc.auto=0", "-c", "maintenance.auto=false"]
+        subprocess.run(["git", "-C", str(root), *quiet, *args], check=True)
 
 
 def timed(cmd: list[str]) -> tuple[float, str]:
