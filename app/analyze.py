@@ -5,17 +5,23 @@ Imports nothing from Flask, PyGithub or the queue: the CLI, the App and the test
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import logging
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 
 from app.classify import default_classifier
 from app.diffs import Commit, FileDiff
+from app.evidence import HostResolver, gather
 from app.extract import FileReader, extract
-from app.models import Analysis
+from app.models import Analysis, RefChange
 from app.netrefs import net_references
 from app.policy import POLICY_PATH, Approval, CommitInput, EvalContext, Policy, evaluate, load_policy
 from app.policy.context import IssueStateLookup
+from app.policy.evidence import RegistryEvidence
+from app.promotion import PromoterManifestSource
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(slots=True)
@@ -46,6 +52,10 @@ class AnalysisContext:
     approvals: list[tuple[str, str]] | list[Approval] | None = None
     issue_state: IssueStateLookup | None = None
     offline: bool = True  # no registry lookups
+    # Registry verification (used when not offline and the policy enables it): the registries,
+    # and the image promoter's manifests as a second, registry-free source.
+    resolver: HostResolver | None = None
+    manifests: PromoterManifestSource | None = None
 
 
 def touches_images(files: list[FileDiff]) -> bool:
@@ -66,7 +76,8 @@ def analyze(change: ChangeSet, ctx: AnalysisContext | None = None) -> Analysis:
         refs = net_references(c.refs for c in commits)
     else:
         refs = extract(change.files, classifier, change.reader)
-    evaluation = evaluate(refs, change.files, commits, policy, _eval_context(change, ctx))
+    context = _eval_context(change, ctx, _registry_evidence(refs, policy, ctx))
+    evaluation = evaluate(refs, change.files, commits, policy, context)
     analysis = evaluation.to_analysis(
         refs, not_analysed=change.not_analysed, files_analysed=sum(1 for f in change.files if not f.binary)
     )
@@ -86,7 +97,19 @@ def _commit_inputs(change: ChangeSet, policy: Policy) -> list[CommitInput]:
     return out
 
 
-def _eval_context(change: ChangeSet, ctx: AnalysisContext) -> EvalContext:
+def _registry_evidence(refs: Sequence[RefChange], policy: Policy, ctx: AnalysisContext) -> RegistryEvidence | None:
+    """What the registries say, when verification is on; None (rules as offline) otherwise."""
+    if ctx.offline or ctx.resolver is None or not policy.registry_verification.enabled:
+        return None
+    try:
+        return gather(refs, policy, ctx.resolver, ctx.manifests)
+    except Exception:
+        # Verification is extra information: a defect in it must not stop the review itself.
+        log.exception("registry verification failed; reviewing without it")
+        return None
+
+
+def _eval_context(change: ChangeSet, ctx: AnalysisContext, registry: RegistryEvidence | None) -> EvalContext:
     policy_changed = any(POLICY_PATH in (f.old_path, f.new_path) for f in change.files)
     approvals = None if ctx.approvals is None else [
         a if isinstance(a, Approval) else Approval(a[0], a[1]) for a in ctx.approvals
@@ -99,4 +122,5 @@ def _eval_context(change: ChangeSet, ctx: AnalysisContext) -> EvalContext:
         policy_text_old=change.policy_text,
         policy_text_new=change.head_policy_text,
         policy_changed=policy_changed,
+        registry=registry,
     )

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
+from collections.abc import Mapping
+from dataclasses import replace
 from datetime import date
 from pathlib import Path
 
@@ -12,6 +15,7 @@ from app.audit import audit_tree, format_audit
 from app.inputs import ChangeInput, GitRepo, InputError
 from app.models import SEVERITY_RANK
 from app.policy import POLICY_PATH, Policy, PolicyError, default_policy, parse_policy_strict
+from app.registry import CredentialError, CredentialStore, RegistryClient, RegistryConfig
 from app.report_check import FORMATTERS
 from app.scan import commit_reader
 
@@ -66,13 +70,50 @@ def cmd_check(args: argparse.Namespace) -> int:
         commit_reader=(lambda c: commit_reader(git, c)) if git else None,
         files_are_commits=args.patches is not None,
     )
-    analysis = analyze(changeset, AnalysisContext(today=args.today or date.today(), head_sha=change.head))
+    context = AnalysisContext(today=args.today or date.today(), head_sha=change.head)
+    if online(args, policy):
+        with registry_client(policy, os.environ) as client:
+            analysis = analyze(changeset, replace(context, offline=False, resolver=client))
+    else:
+        analysis = analyze(changeset, context)
     sys.stdout.write(FORMATTERS[args.format](analysis))
     if args.fail_on == "never":
         return EXIT_OK
     threshold = SEVERITY_RANK[args.fail_on]
     failing = [f for f in analysis.findings if SEVERITY_RANK[f.severity] >= threshold]
     return EXIT_FINDINGS if failing else EXIT_OK
+
+
+def online(args: argparse.Namespace, policy: Policy) -> bool:
+    """Whether this run asks registries: --online / --offline, else the policy's ``cli`` setting.
+
+    Offline unless asked, so a check gives the same answer with or without a network;
+    ``registry_verification.enabled: false`` in the policy wins over --online.
+    """
+    settings = policy.registry_verification
+    if args.online and not settings.enabled:
+        print("image-review: --online ignored: the policy sets registry_verification.enabled: false", file=sys.stderr)
+    wanted: bool = args.online or (settings.cli and not args.offline)
+    return wanted and settings.enabled
+
+
+def registry_client(policy: Policy, env: Mapping[str, str]) -> RegistryClient:
+    """A client for the policy's allow-listed registries; credentials from the environment only."""
+    settings = policy.registry_verification
+    try:
+        credentials = CredentialStore.from_env(env)
+    except CredentialError as exc:
+        raise InputError(str(exc)) from None
+    # Plain-http registries (a local test registry), named by the person running the check.
+    insecure = frozenset(env.get("IMAGE_REVIEW_INSECURE_REGISTRIES", "").replace(",", " ").lower().split())
+    config = RegistryConfig(
+        allowed_hosts=frozenset(settings.allowed_hosts),
+        insecure_hosts=insecure,
+        credentials=credentials,
+        connect_timeout=settings.timeout_seconds,
+        read_timeout=settings.timeout_seconds,
+    )
+    return RegistryClient(config)
 
 
 def cmd_audit(args: argparse.Namespace) -> int:
@@ -99,6 +140,12 @@ def register_check(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> 
     check.add_argument("--format", choices=sorted(FORMATTERS), default="text")
     check.add_argument("--fail-on", choices=("error", "warning", "never"), default="error",
                        help="exit 1 when a finding of this severity or worse stands (default: error)")
+    network = check.add_mutually_exclusive_group()
+    network.add_argument("--online", action="store_true",
+                         help="verify against the registries: release tags exist, staging builds were promoted "
+                         "(default: off, unless the policy sets registry_verification.cli: true)")
+    network.add_argument("--offline", action="store_true",
+                         help="ask no registry, even when the policy sets registry_verification.cli: true")
     check.add_argument("--today", type=parse_date, help=argparse.SUPPRESS)
     check.set_defaults(func=cmd_check)
 

@@ -10,7 +10,9 @@ Two ways to talk to GitHub share one authentication and one retry policy:
 Both mount ``GitHubRetry``, a urllib3 ``Retry`` that sees every HTTP response: it counts calls and
 records ``X-RateLimit-Remaining`` into an ``ApiCounter``, and retries 5xx, 429 and rate-limited
 403 answers (POST and PATCH too) with backoff honouring ``Retry-After`` / ``X-RateLimit-Reset``,
-bounded in attempts and in total time.
+bounded in attempts and in total time. A 5xx answer to one of the few writes that would be
+doubled if sent again (``not_repeatable``) is handed back instead: GitHub may have carried it
+out, and only the caller can look.
 
 Errors are ``github.GithubException`` (or a subclass) whichever path raised them.
 """
@@ -20,6 +22,7 @@ from __future__ import annotations
 import base64
 import email.utils
 import json
+import re
 import threading
 import time
 from collections import Counter, OrderedDict
@@ -28,7 +31,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from types import TracebackType
 from typing import Any, Self
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 import github
 import jwt
@@ -59,6 +62,16 @@ JWT_LIFETIME_SECONDS = 9 * 60
 TOKEN_REFRESH_MARGIN_SECONDS = 5 * 60
 
 _RETRIED_5XX = frozenset({500, 502, 503, 504})
+# Writes that create something each time they are carried out (a check run, a review, a comment)
+# or append to it (a check run update's annotations). GitHub's gateway sometimes answers 5xx for
+# a write that landed; sending these again blindly would double them.
+_NOT_REPEATABLE = (
+    ("POST", re.compile(r"/check-runs$")),
+    ("PATCH", re.compile(r"/check-runs/\d+$")),
+    ("POST", re.compile(r"/pulls/\d+/reviews$")),
+    ("POST", re.compile(r"/pulls/\d+/comments/\d+/replies$")),
+    ("POST", re.compile(r"/issues/\d+/comments$")),
+)
 _RATE_LIMIT_PHRASES = ("rate limit", "abuse detection")
 
 
@@ -215,10 +228,11 @@ class GitHubRetry(Retry):
     retried ones PyGithub never sees.
 
     Status retries deliberately ignore ``allowed_methods``, so POST and PATCH are retried too:
-    rate-limit answers come before GitHub acts, and the review's writes (check runs, reviews)
-    must survive a flaky gateway. A 5xx can follow a write that did land, so a caller whose write
-    must not be doubled should look before writing again. Connection read errors still follow
-    urllib3's idempotent-methods rule: there the request may well have been processed.
+    rate-limit answers come before GitHub acts, and writes such as labels must survive a flaky
+    gateway. A 5xx can follow a write that did land, so the writes that must not be doubled
+    (``not_repeatable``) get their 5xx back: the caller looks before writing again. Connection
+    read errors still follow urllib3's idempotent-methods rule: there the request may well have
+    been processed.
     """
 
     def __init__(
@@ -265,7 +279,7 @@ class GitHubRetry(Retry):
             return self._after_error(method, url, error, _pool, _stacktrace)
         if self.counter is not None:
             self.counter.record_response(response.status, response.headers)
-        wait = self._retry_wait(response)
+        wait = None if response.status in _RETRIED_5XX and not_repeatable(method, url) else self._retry_wait(response)
         if wait is None:
             # Not retryable: urllib3 returns this response to the caller as it is.
             raise MaxRetryError(_pool, url or "", ResponseError("not retryable"))  # type: ignore[arg-type]
@@ -365,6 +379,13 @@ class GitHubRetry(Retry):
             elapsed=elapsed,
             reason=reason,
         )
+
+
+def not_repeatable(method: str | None, url: str | None) -> bool:
+    """Whether this request is a write that would be doubled if GitHub carried it out twice."""
+    path = urlsplit(url or "").path.rstrip("/")
+    verb = (method or "").upper()
+    return any(verb == m and pattern.search(path) for m, pattern in _NOT_REPEATABLE)
 
 
 def _parse_retry_after(value: str | None, wall_clock: Callable[[], float]) -> float | None:
@@ -572,6 +593,17 @@ class ClientOptions:
     seconds_between_requests: float = 0.25
     seconds_between_writes: float = 1.0
 
+    @classmethod
+    def from_settings(cls, settings: Settings) -> ClientOptions:
+        """The production options, with the knobs the settings expose (see app.settings)."""
+        base = cls()
+        paced = settings.writes_per_minute > 0
+        return cls(
+            retry=RetryPolicy(backoff_factor=settings.github_backoff),
+            seconds_between_requests=base.seconds_between_requests if paced else 0,
+            seconds_between_writes=base.seconds_between_writes if paced else 0,
+        )
+
 
 def installation_github(
     app_auth: AppAuth,
@@ -751,6 +783,7 @@ class InstallationClient:
     github: github.Github
     raw: RawClient
     counter: ApiCounter
+    retry: RetryPolicy = field(default_factory=RetryPolicy)  # also paces the caller's own retries
 
     def close(self) -> None:
         self.github.close()
@@ -791,6 +824,8 @@ class GitHubApp:
 
     @classmethod
     def from_settings(cls, settings: Settings, **kwargs: Any) -> GitHubApp:
+        if kwargs.get("options") is None:
+            kwargs["options"] = ClientOptions.from_settings(settings)
         return cls(settings.app_id, settings.private_key, settings.api_url, **kwargs)
 
     def client(self, installation_id: int) -> InstallationClient:
@@ -806,6 +841,7 @@ class GitHubApp:
             github=installation_github(self.auth, installation_id, options=self.options, counter=counter),
             raw=RawClient(self.auth.api_url, session, cache=self.cache, timeout=self.options.timeout),
             counter=counter,
+            retry=self.options.retry,
         )
 
     def close(self) -> None:

@@ -18,7 +18,7 @@ import re
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Literal, Protocol
 
 import yaml
@@ -61,6 +61,7 @@ class PromotionEvidence:
     reason: str
     failed_registry: str | None = None
     source: str = "registry"
+    manifest: str | None = None  # the images.yaml path, when the promoter's manifest answered
 
 
 def release_lookup_ref(release_ref: ImageRef) -> ImageRef:
@@ -149,6 +150,14 @@ def _staging_unresolved(
     return make("unknown", f"staging registry {staging.registry} could not be checked: {why}", None, staging.registry)
 
 
+def unverified_reason(reason: str, registry: str | None) -> str:
+    """``<registry> could not be asked: <cause>`` out of a reason that names the registry once or twice."""
+    marker = f"{registry}: " if registry else ""
+    if marker and marker in reason:
+        return f"{registry} could not be asked: {reason.rsplit(marker, 1)[1]}"
+    return reason
+
+
 def _missing_release_reason(release: ImageRef) -> str:
     if release.tag is not None:
         return f"release tag {release.tag!r} does not exist in {release.registry}/{release.repository}"
@@ -175,6 +184,7 @@ class ReleaseTagCheck:
     message: str
     severity: Literal["error"] | None = None
     registry_digest: str | None = None
+    reason: str = ""  # why the registry could not answer (outcome unknown), naming it
 
     @property
     def failed(self) -> bool:
@@ -187,7 +197,7 @@ def check_release_tag(ref: ImageRef, resolver: Resolver) -> ReleaseTagCheck:
     answer = resolver.resolve(lookup)
     where = f"{ref.registry}/{ref.repository}"
     if answer.unknown:
-        return ReleaseTagCheck(ref, "unknown", f"could not check {_shown(ref)}: {answer.reason}")
+        return ReleaseTagCheck(ref, "unknown", f"could not check {_shown(ref)}: {answer.reason}", reason=answer.reason)
     if answer.not_found:
         if ref.tag is None:
             return ReleaseTagCheck(ref, "missing-digest", f"{ref.digest} does not exist in {where}", "error")
@@ -337,6 +347,14 @@ class PromoterManifestSource:
     _cache: dict[str, tuple[PromoterManifest | None, float]] = field(default_factory=dict, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
+    def with_fetch(self, fetch: Fetcher) -> PromoterManifestSource:
+        """The same cache, filled through another fetcher.
+
+        The App keeps one source per process (parsed files outlive a review) but reads GitHub
+        through each job's installation client.
+        """
+        return replace(self, fetch=fetch, fetches=0)
+
     def manifest(self, project: str) -> PromoterManifest:
         """The parsed images.yaml of ``project`` (``k8s-staging-<name>``), or ManifestUnavailable."""
         with self._lock:
@@ -423,6 +441,7 @@ class PromoterManifestSource:
                 reason,
                 failed,
                 "promoter-manifest",
+                IMAGES_YAML_PATH.format(project=project),
             )
 
         if found.status != "promoted":

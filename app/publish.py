@@ -11,7 +11,12 @@ Economy and idempotence rules, each because of how GitHub behaves:
   across pushes; a comment whose finding is gone is deleted, or answered when someone replied;
 * one summary comment, found again by its marker and edited in place, not edited when unchanged;
 * labels from the payload, so adding or removing one costs a request only when it changes;
-* every content-creating request waits for the installation's write pacer.
+* every content-creating request waits for the installation's write pacer;
+* a write that would be doubled if carried out twice (creating a check run, a review, a reply
+  or the summary; sending annotations) is never sent again blindly after an answer that leaves
+  its outcome open (a 5xx, a dropped connection): GitHub's gateway does answer 502 for writes
+  that landed. It is noted as unsure in memory before it goes out, and whoever would send it
+  again (this review a moment later, or a later attempt of the job) first looks on GitHub.
 
 What we created is remembered (``app.review_memory``) so later reviews need not list it again.
 """
@@ -31,6 +36,8 @@ from github.GithubException import GithubException, UnknownObjectException
 from github.GithubObject import NotSet, Opt
 from github.Issue import Issue
 from github.Repository import Repository
+from requests import ConnectionError as RequestsConnectionError
+from requests import Timeout as RequestsTimeout
 
 from app.diffs import FileDiff
 from app.fetch import paginate
@@ -65,6 +72,11 @@ ANNOTATION_LEVEL = {"error": "failure", "warning": "warning", "notice": "notice"
 
 # Statuses that will not change on a retry: the step is reported and the review goes on.
 _PERMANENT = frozenset({403, 404, 410, 422})
+
+# Keys of unsure writes in PullMemory.unsure (check runs and annotations carry their head / id).
+UNSURE_COMMENTS = "comments"  # a review or a reply: our inline comments must be listed again
+UNSURE_SUMMARY = "summary"  # the summary comment's creation: look for it before creating one
+MAX_UNSURE = 50
 
 
 # ---------------------------------------------------------------------------------------------
@@ -246,6 +258,8 @@ class Publisher:
             self.memory.summary_known = True
             self._save()
         self._run: CheckRunMemory | None = self.memory.check_runs.get(target.head_sha)
+        if UNSURE_SUMMARY in self.memory.unsure and self.memory.summary_comment_id is None:
+            self.memory.summary_known = False  # a summary may have been created: look first
         self._existing_annotations: set[str] | None = None
         self._listed: dict[str, OurComment] | None = None
         self._looked_up = False
@@ -255,38 +269,54 @@ class Publisher:
 
     def start(self) -> int:
         """The head's check run, in progress: created, or reused on a re-run of the same head."""
-        run = self._run or (self._find_run() if self.target.same_head_again else None)
+        run = self._run or (self._find_run() if self._may_have_run() else None)
         if run is not None:
             existing = self._check_run(run.id)
-            self._write(
-                partial(
-                    existing.edit,
-                    status="in_progress",
-                    output={"title": "Reviewing…", "summary": "The review is running."},
-                )
+            edit = partial(
+                existing.edit,
+                status="in_progress",
+                output={"title": "Reviewing…", "summary": "The review is running."},
             )
+            self._write_once(None, partial(_call_then, edit, run.id), None)
             run.completed = False
         else:
-            created = self._write(
-                lambda: self._repo.create_check_run(
-                    name=self.options.check_name,
-                    head_sha=self.target.head_sha,
-                    status="in_progress",
-                    started_at=self.clock(),
-                    external_id=f"{self.target.repo}#{self.target.number}",
-                    output={"title": "Reviewing…", "summary": "The review is running."},
-                )
+            create = partial(
+                self._repo.create_check_run,
+                name=self.options.check_name,
+                head_sha=self.target.head_sha,
+                status="in_progress",
+                started_at=self.clock(),
+                external_id=f"{self.target.repo}#{self.target.number}",
+                output={"title": "Reviewing…", "summary": "The review is running."},
             )
-            run = CheckRunMemory(id=int(created.id), sent_keys=[])
+            run_id = self._write_once(self._run_key(), partial(_id_of, create), self._landed_run)
+            run = CheckRunMemory(id=run_id, sent_keys=[])
         self._run = run
         self._remember_run()
         return run.id
+
+    def _run_key(self) -> str:
+        return f"check-run:{self.target.head_sha}"
+
+    def _may_have_run(self) -> bool:
+        """Whether the head may have a check run memory does not know: a head reviewed before,
+        or a creation whose outcome was never learnt."""
+        return self.target.same_head_again or self._run_key() in self.memory.unsure
+
+    def _landed_run(self) -> int | None:
+        run = self._fetch_run()
+        return None if run is None else run.id
 
     def _find_run(self) -> CheckRunMemory | None:
         """Our newest check run for the head, from GitHub (memory did not know it); asked once."""
         if self._looked_up:
             return self._run
         self._looked_up = True
+        run = self._fetch_run()
+        self._settle(self._run_key())  # looked: whatever an unsure creation did is known now
+        return run
+
+    def _fetch_run(self) -> CheckRunMemory | None:
         response = self.client.raw.request(
             "GET",
             f"/repos/{self.target.repo}/commits/{self.target.head_sha}/check-runs",
@@ -315,13 +345,15 @@ class Publisher:
 
     def _annotations_to_send(self, wanted: list[dict[str, Any]]) -> list[dict[str, Any]]:
         run = self._run
-        if run is None or run.annotations_sent == 0:
+        unsure = run is not None and _annotations_key(run.id) in self.memory.unsure
+        if run is None or (run.annotations_sent == 0 and not unsure):
             return wanted
-        if run.sent_keys is not None:
+        if run.sent_keys is not None and not unsure:
             sent = set(run.sent_keys)
             return [a for a in wanted if annotation_digest(a) not in sent]
         if self._existing_annotations is None:
-            # A run we did not fill ourselves (memory lost): what it holds is on GitHub.
+            # A run we did not fill ourselves (memory lost), or one whose last update may have
+            # landed unseen: what it holds is on GitHub.
             items = paginate(
                 self.client.raw,
                 f"/repos/{self.target.repo}/check-runs/{run.id}/annotations",
@@ -329,7 +361,15 @@ class Publisher:
             )
             self._existing_annotations = {annotation_digest(a) for a in items}
             run.sent_keys = sorted(self._existing_annotations)
+            run.annotations_sent = len(items)
+            self._settle(_annotations_key(run.id))
         return [a for a in wanted if annotation_digest(a) not in self._existing_annotations]
+
+    def _landed_annotations(self, run_id: int, expected: int) -> int | None:
+        """The run's id once it holds ``expected`` annotations (an update that landed unseen)."""
+        response = self.client.raw.request("GET", f"/repos/{self.target.repo}/check-runs/{run_id}")
+        output = response.json().get("output") or {}
+        return run_id if int(output.get("annotations_count") or 0) >= expected else None
 
     def complete_check(
         self,
@@ -351,25 +391,25 @@ class Publisher:
                 data["annotations"] = batch
             return data
 
-        if self._run is None and self.target.same_head_again:
+        if self._run is None and self._may_have_run():
             self._run = self._find_run()  # a re-run of a head reviewed before: complete that run
         run = self._run
         if run is None:
             # Not started (nothing to review at length): created already completed, one request.
-            created = self._write(
-                lambda: self._repo.create_check_run(
-                    name=self.options.check_name,
-                    head_sha=self.target.head_sha,
-                    status="completed",
-                    conclusion=conclusion,
-                    completed_at=self.clock(),
-                    external_id=f"{self.target.repo}#{self.target.number}",
-                    output=output(batches[0]),
-                    details_url=details,
-                )
+            create = partial(
+                self._repo.create_check_run,
+                name=self.options.check_name,
+                head_sha=self.target.head_sha,
+                status="completed",
+                conclusion=conclusion,
+                completed_at=self.clock(),
+                external_id=f"{self.target.repo}#{self.target.number}",
+                output=output(batches[0]),
+                details_url=details,
             )
+            run_id = self._write_once(self._run_key(), partial(_id_of, create), self._landed_run)
             run = self._run = CheckRunMemory(
-                id=int(created.id),
+                id=run_id,
                 annotations_sent=len(batches[0]),
                 completed=True,
                 sent_keys=[annotation_digest(a) for a in batches[0]],
@@ -384,19 +424,25 @@ class Publisher:
             last = final and i == len(rest) - 1
             check_run = self._check_run(run.id)
             if last:
-                self._write(
-                    partial(
-                        check_run.edit,
-                        status="completed",
-                        conclusion=conclusion,
-                        completed_at=self.clock(),
-                        output=output(batch),
-                        details_url=details,
-                    )
+                edit = partial(
+                    check_run.edit,
+                    status="completed",
+                    conclusion=conclusion,
+                    completed_at=self.clock(),
+                    output=output(batch),
+                    details_url=details,
                 )
-                run.completed = True
             else:
-                self._write(partial(check_run.edit, output=output(batch)))
+                edit = partial(check_run.edit, output=output(batch))
+            if batch:
+                # GitHub appends annotations: an update that landed unseen must not go twice.
+                expected = run.annotations_sent + len(batch)
+                landed = partial(self._landed_annotations, run.id, expected)
+                self._write_once(_annotations_key(run.id), partial(_call_then, edit, run.id), landed)
+            else:
+                self._write_once(None, partial(_call_then, edit, run.id), None)
+            if last:
+                run.completed = True
             run.annotations_sent += len(batch)
             if run.sent_keys is not None:
                 run.sent_keys.extend(annotation_digest(a) for a in batch)
@@ -457,20 +503,32 @@ class Publisher:
 
     def _our_comments(self, *, needed: bool) -> dict[str, OurComment]:
         """Our inline comments as GitHub has them, listed only when memory cannot answer."""
+        if UNSURE_COMMENTS in self.memory.unsure:
+            return self._list_our_comments()  # a review or reply may have landed unseen
         if not needed or self.memory.comments_known:
             return {}
         return self._list_our_comments()
 
-    def _list_our_comments(self) -> dict[str, OurComment]:
-        if self._listed is not None:
+    def _list_our_comments(self, *, fresh: bool = False) -> dict[str, OurComment]:
+        if self._listed is not None and not fresh:
             return self._listed
         items = paginate(self.client.raw, f"/repos/{self.target.repo}/pulls/{self.target.number}/comments", 10_000)
         ours = self._listed = scan_review_comments(items)
         self.memory.comments = {k: c.id for k, c in ours.items() if not c.resolved}
         self.memory.resolved = {k: c.id for k, c in ours.items() if c.resolved}
         self.memory.comments_known = True
+        self._settle(UNSURE_COMMENTS)
         self._save()
         return ours
+
+    def _landed_review(self, keys: list[str]) -> int | None:
+        """Non-zero once our comments for these findings are on GitHub (a review is all or nothing)."""
+        ours = self._list_our_comments(fresh=True)
+        return 1 if any(key in ours for key in keys) else None
+
+    def _landed_reply(self, key: str) -> int | None:
+        comment = self._list_our_comments(fresh=True).get(key)
+        return comment.id if comment is not None and comment.resolved else None
 
     def _post_review(self, plan: InlinePlan, facts: ReviewFacts) -> None:
         if not plan.new:
@@ -486,11 +544,15 @@ class Publisher:
         body = f"image-review: new on this push: {tally}. The summary comment and the check run have the rest."
         pull = self._repo.get_pull(self.target.number)
         commit = self._repo.get_commit(self.target.head_sha)
+        create = partial(pull.create_review, commit=commit, body=body, event="COMMENT", comments=comments)
+        keys = [marker_key(f.fingerprint) for f in plan.new]
         try:
-            self._write(lambda: pull.create_review(commit=commit, body=body, event="COMMENT", comments=comments))
+            self._write_once(UNSURE_COMMENTS, partial(_id_of, create), partial(self._landed_review, keys))
         except GithubException as exc:
             if exc.status not in _PERMANENT or isinstance(exc, RetriesExhausted):
                 raise
+            self._settle(UNSURE_COMMENTS)  # refused: nothing landed
+            self._save()
             # A 422 fails the whole review: its findings stay in the summary and the annotations.
             for f in plan.new:
                 plan.shown[f.fingerprint] = "annotation (GitHub refused the inline comment)"
@@ -523,7 +585,8 @@ class Publisher:
                 continue
             if comment.replied:
                 text = f"Resolved in {self.target.head_sha}.\n\n{resolved_marker(key)}"
-                reply = partial(pull.create_review_comment_reply, comment.id, text)
+                send = partial(_id_of, partial(pull.create_review_comment_reply, comment.id, text))
+                reply = partial(self._write_once, UNSURE_COMMENTS, send, partial(self._landed_reply, key))
                 done = self._soft("answer a resolved comment", reply)
                 if done is not None:
                     self.memory.comments.pop(key, None)
@@ -571,11 +634,9 @@ class Publisher:
                 self.result.summary = "edited"
                 return
         if not mem.summary_known:
-            items = paginate(
-                self.client.raw, f"/repos/{self.target.repo}/issues/{self.target.number}/comments", 10_000
-            )
-            found = find_summary(items)
+            found = self._look_for_summary()
             mem.summary_known = True
+            self._settle(UNSURE_SUMMARY)
             if found is not None:
                 mem.summary_comment_id = int(found["id"])
                 mem.summary_digest = digest(str(found.get("body") or ""))
@@ -584,11 +645,19 @@ class Publisher:
                 return
         if not wanted:
             return
-        created = self._write(lambda: issue.create_comment(body))
-        mem.summary_comment_id = int(created.id)
+        create = partial(_id_of, partial(issue.create_comment, body))
+        mem.summary_comment_id = self._write_once(UNSURE_SUMMARY, create, self._landed_summary)
         mem.summary_digest = new_digest
         self._save()
         self.result.summary = "created"
+
+    def _look_for_summary(self) -> dict[str, Any] | None:
+        items = paginate(self.client.raw, f"/repos/{self.target.repo}/issues/{self.target.number}/comments", 10_000)
+        return find_summary(items)
+
+    def _landed_summary(self) -> int | None:
+        found = self._look_for_summary()
+        return None if found is None else int(found["id"])
 
     # -- labels -----------------------------------------------------------------------------
 
@@ -618,6 +687,61 @@ class Publisher:
         self.pacer.acquire()
         return call()
 
+    def _write_once(
+        self,
+        key: str | None,
+        send: Callable[[], int],
+        landed: Callable[[], int | None] | None,
+    ) -> int:
+        """A write GitHub may carry out although it answers 5xx (or the connection drops);
+        returns the id of what was written.
+
+        ``key`` notes the write in memory as unsure until its outcome is known, so that a later
+        attempt of the review looks on GitHub before writing it again (None: sending it twice is
+        harmless). After an answer that leaves the outcome open, ``landed`` looks now: an id
+        means the write is there; None sends it again, with the client's backoff in between.
+        """
+        if key is not None and key not in self.memory.unsure:
+            self.memory.unsure = [*self.memory.unsure, key][-MAX_UNSURE:]
+            self._save()
+        policy = self.client.retry
+        attempt = 1
+        began = policy.clock()
+        while True:
+            try:
+                result = self._write(send)
+                break
+            except (GithubException, RequestsConnectionError, RequestsTimeout) as exc:
+                if not _outcome_unknown(exc):
+                    raise
+                if attempt >= policy.max_attempts:
+                    if isinstance(exc, GithubException):
+                        raise RetriesExhausted(
+                            exc.status,
+                            exc.data,
+                            dict(exc.headers or {}),
+                            method="write",
+                            url=f"{self.target.web_path} ({key or 'check run'})",
+                            attempts=attempt,
+                            elapsed=policy.clock() - began,
+                            reason=f"last answer {exc.status}",
+                        ) from exc
+                    raise
+                log.info("a write to %s got %s; looking whether it landed", self.target.web_path, _describe(exc))
+            found = landed() if landed is not None else None
+            if found is not None:
+                result = found
+                break
+            policy.sleep(min(policy.backoff_max, policy.backoff_factor * 2 ** (attempt - 1)))
+            attempt += 1
+        self._settle(key)
+        return result
+
+    def _settle(self, key: str | None) -> None:
+        """The unsure write ``key`` is known now (saved with the caller's next save)."""
+        if key is not None and key in self.memory.unsure:
+            self.memory.unsure = [k for k in self.memory.unsure if k != key]
+
     def _soft(self, what: str, call: Callable[[], T]) -> T | None:
         """A write whose permanent failure is reported in the summary instead of failing the review."""
         try:
@@ -630,6 +754,32 @@ class Publisher:
 
     def _save(self) -> None:
         self._store.save(self.target.repo, self.target.number, self.memory)
+
+
+def _annotations_key(run_id: int) -> str:
+    return f"annotations:{run_id}"
+
+
+def _id_of(create: Callable[[], Any]) -> int:
+    return int(create().id)
+
+
+def _call_then(call: Callable[[], object], value: int) -> int:
+    call()
+    return value
+
+
+def _outcome_unknown(exc: Exception) -> bool:
+    """Whether GitHub may have carried out the request this error answered."""
+    if isinstance(exc, RetriesExhausted):
+        return False  # only rate limits are retried for these writes, and GitHub answers those first
+    if isinstance(exc, GithubException):
+        return exc.status >= 500
+    return True  # the connection dropped or timed out after the request went out
+
+
+def _describe(exc: Exception) -> str:
+    return f"{exc.status}" if isinstance(exc, GithubException) else type(exc).__name__
 
 
 def _add_label(issue: Issue, name: str) -> bool:

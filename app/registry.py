@@ -174,7 +174,8 @@ def credentials_from_env(env: Mapping[str, str]) -> CredentialStore:
 # --- Configuration --------------------------------------------------------------------------
 
 
-def _host_matches(host: str, patterns: Iterable[str]) -> bool:
+def host_matches(host: str, patterns: Iterable[str]) -> bool:
+    """Whether ``host`` matches one of the host names or globs (``*.gcr.io``, ``127.0.0.1:*``)."""
     host = canonical_host(host)
     return any(fnmatchcase(host, p.lower()) for p in patterns)
 
@@ -203,10 +204,10 @@ class RegistryConfig:
     proxies: Mapping[str, str] | None = None
 
     def is_allowed(self, host: str) -> bool:
-        return _host_matches(host, self.allowed_hosts)
+        return host_matches(host, self.allowed_hosts)
 
     def is_insecure(self, host: str) -> bool:
-        return _host_matches(host, self.insecure_hosts)
+        return host_matches(host, self.insecure_hosts)
 
     def scheme_for(self, host: str) -> str:
         return "http" if self.is_insecure(host) else "https"
@@ -614,6 +615,10 @@ class RegistryClient:
                 by_key[key] = quick
         by_key.update(zip(map(_dedupe_key, remote), self._resolve_remote_all(remote, workers), strict=True))
         return [replace(by_key[_dedupe_key(r)], ref=r) for r in ordered]
+
+    def allows(self, registry: str) -> bool:
+        """Whether this client may ask ``registry`` at all (its configured allow-list)."""
+        return self.config.is_allowed(registry)
 
     @property
     def requests_made(self) -> int:

@@ -21,6 +21,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from app.analyze import AnalysisContext, ChangeSet, analyze, touches_images
+from app.evidence import K8S_IO_REF, K8S_IO_REPO, HostResolver
 from app.fetch import (
     FetchedCommits,
     FetchedFiles,
@@ -39,7 +40,9 @@ from app.models import Analysis
 from app.pacing import PacerPool, PaceSettings
 from app.policy.config import POLICY_PATH, Policy, load_policy
 from app.policy.context import Approval, IssueState
+from app.promotion import PromoterManifestSource
 from app.publish import LabelConfig, Publisher, PublishOptions, PublishResult, PullTarget
+from app.registry import RegistryClient
 from app.review_memory import LocalMemory, RedisMemory, ReviewMemory, SqliteMemory
 from app.settings import Settings
 from app.summary import ReviewFacts
@@ -55,7 +58,7 @@ class ReviewOptions:
     publish: PublishOptions = field(default_factory=PublishOptions)
     fetch: FetchLimits = field(default_factory=FetchLimits)
     pace: PaceSettings = field(default_factory=PaceSettings)
-    offline: bool = True  # no registry lookups during analysis
+    offline: bool = True  # no registry lookups during analysis (also when ReviewDeps has no registry)
 
 
 @dataclass
@@ -68,6 +71,10 @@ class ReviewDeps:
     memory: ReviewMemory = field(default_factory=LocalMemory)
     pacers: PacerPool | None = None
     analyzer: Analyzer = analyze
+    # Registry verification: one client for the process (its token and answer caches outlive a
+    # review) and the promoter manifests' cache, read through each job's GitHub client.
+    registry: HostResolver | None = None
+    manifests: PromoterManifestSource | None = None
 
     def __post_init__(self) -> None:
         if self.pacers is None:
@@ -83,16 +90,38 @@ class ReviewDeps:
         github: GitHubApp | None = None,
     ) -> ReviewDeps:
         """Production wiring: one GitHubApp (token cache, ETag cache; ``github`` when the process
-        has one already) and memory beside the queue (SQLite in the data dir, or Redis)."""
+        has one already), memory beside the queue (SQLite in the data dir, or Redis), and the
+        registry client when verification is on (close it with ``close_registry``)."""
         app = github if github is not None else GitHubApp.from_settings(settings, options=client_options)
         memory: ReviewMemory = (
             RedisMemory(settings.redis_url)
             if settings.redis_url
             else SqliteMemory(settings.data_dir / "review-memory.sqlite3")
         )
-        options = options or ReviewOptions()
+        options = options or ReviewOptions(pace=PaceSettings(per_minute=settings.writes_per_minute))
         publish = replace(options.publish, app_id=settings.app_id, web_url=web_url(settings.api_url))
-        return cls(github=app.client, options=replace(options, publish=publish), memory=memory)
+        verify = settings.registry.verify
+        return cls(
+            github=app.client,
+            options=replace(options, publish=publish, offline=not verify),
+            memory=memory,
+            registry=RegistryClient(settings.registry.client_config()) if verify else None,
+            manifests=PromoterManifestSource(_no_fetch) if verify else None,
+        )
+
+    def close_registry(self) -> None:
+        if isinstance(self.registry, RegistryClient):
+            self.registry.close()
+
+
+def _no_fetch(path: str) -> str | None:
+    """The process-wide manifest source's own fetcher: each review supplies its GitHub client."""
+    raise RuntimeError("no GitHub client to read kubernetes/k8s.io with")
+
+
+def _k8s_io_file(client: InstallationClient, path: str) -> str | None:
+    """A file of kubernetes/k8s.io (public: any installation token may read it), None if absent."""
+    return client.raw.file_text(K8S_IO_REPO, path, K8S_IO_REF)
 
 
 def web_url(api_url: str) -> str:
@@ -171,7 +200,9 @@ def _review(job: ReviewJob, pull: PullInfo, client: InstallationClient, deps: Re
         # Reviews are fetched only when change control can need them; None = not looked up.
         approvals=_approvals(client, pull, effective) if touching and effective.critical_images else None,
         issue_state=_IssueStates(client, pull.repo),
-        offline=options.offline,
+        offline=options.offline or deps.registry is None,
+        resolver=deps.registry,
+        manifests=deps.manifests.with_fetch(partial(_k8s_io_file, client)) if deps.manifests else None,
     )
     analysis = deps.analyzer(change, ctx)
     facts = ReviewFacts(

@@ -6,7 +6,9 @@ a digest of its body (unchanged summaries are not edited), and the inline commen
 finding fingerprint.
 
 A record is written before the first write to GitHub of a review and after each one, so a retried
-job (in any process sharing the store) knows what the earlier attempt left. GitHub stays the
+job (in any process sharing the store) knows what the earlier attempt left; a write that must not
+be doubled is noted as unsure before it is sent, so a write whose outcome was never learnt is
+looked for on GitHub rather than sent again. GitHub stays the
 truth: when there is no record the review looks at GitHub instead, and ids that have gone stale
 (a deleted comment) are noticed on use and dropped.
 
@@ -51,6 +53,9 @@ class PullMemory:
     # request we saw opened, or once we listed what is there. Until then they are only hints.
     comments_known: bool = False
     summary_known: bool = False
+    # Writes sent whose outcome is not known (GitHub answered 5xx, or the review died waiting):
+    # whoever publishes next looks at GitHub for them before writing again (app.publish).
+    unsure: list[str] = field(default_factory=list)
 
     def remember_run(self, head_sha: str, run: CheckRunMemory) -> None:
         self.check_runs.pop(head_sha, None)
@@ -73,6 +78,7 @@ class PullMemory:
             check_runs=runs,
             comments_known=bool(data.get("comments_known", False)),
             summary_known=bool(data.get("summary_known", False)),
+            unsure=[str(key) for key in data.get("unsure", [])],
         )
 
 

@@ -159,11 +159,14 @@ def build_runtime(settings: Settings, *, analyzer: Analyzer | None = None) -> Ru
     from app.review import ReviewDeps
 
     github = GitHubApp.from_settings(settings)
-    base = ReviewDeps.from_settings(settings)
+    base = ReviewDeps.from_settings(settings, github=github)
     tap = _FindingsTap(analyzer or base.analyzer)
     # Our own GitHubApp (same settings), so its API totals can be exported.
     deps = replace(base, github=github.client, analyzer=tap)
-    return Runtime(settings=settings, github=github, deps=deps, exporter=metrics.export_github(github.total), _tap=tap)
+    exporter = metrics.export_github(github.total)
+    runtime = Runtime(settings=settings, github=github, deps=deps, exporter=exporter, _tap=tap)
+    runtime.on_close(deps.close_registry)
+    return runtime
 
 
 def make_handler(settings: Settings) -> JobHandler:
@@ -176,9 +179,9 @@ def make_give_up(settings: Settings) -> GiveUpHook:
 
 def queue_settings(settings: Settings, env: Mapping[str, str] | None = None) -> QueueSettings:
     """The queue's settings: the store from the app's settings, the tuning (``IMAGE_REVIEW_JOB_*``,
-    ``IMAGE_REVIEW_DEDUPE_TTL``) from the environment. Every process must use the same values,
-    so web, worker and embedded consumer all build their queue from this. ValueError names a bad
-    variable."""
+    ``IMAGE_REVIEW_DEDUPE_TTL``, ``IMAGE_REVIEW_SQLITE_SYNC``) from the environment. Every process
+    must use the same values, so web, worker and embedded consumer all build their queue from
+    this. ValueError names a bad variable."""
     tuned = QueueSettings.from_env(os.environ if env is None else env)
     return replace(tuned, data_dir=settings.data_dir, redis_url=settings.redis_url)
 

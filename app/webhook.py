@@ -331,32 +331,18 @@ def _dispatch(queue: JobQueue, delivery: Delivery) -> tuple[Response, int]:
         _log(logging.INFO, f"ignored: {routing.note}", context)
         return _answer(202, "ignored", routing.note)
     try:
-        if queue.seen_delivery(delivery.delivery_id):
+        # Dedupe and enqueue are one transaction: a failure records nothing, so the delivery
+        # GitHub shows as failed can be redelivered once the queue is back.
+        if not queue.accept(delivery.delivery_id, routing.jobs):
             _log(logging.INFO, "duplicate delivery dropped", context)
             return _answer(200, "duplicate delivery")
-        for job in routing.jobs:
-            queue.enqueue(job)
     except Exception:
-        # GitHub shows the failure; the delivery can be redelivered once the queue is back, so
-        # it must not stay recorded as seen.
         _log(logging.ERROR, "could not queue the delivery", context, exc_info=True)
-        _forget_delivery(queue, delivery.delivery_id, context)
         return _answer(503, "error", "job queue unavailable")
     for job in routing.jobs:
         fields = {**context, "pr": job.pr_number, "head_sha": job.head_sha, "rerun": job.rerun}
         _log(logging.INFO, f"review of #{job.pr_number} queued", fields)
     return jsonify({"status": "queued", "jobs": [_job_summary(job) for job in routing.jobs]}), 202
-
-
-def _forget_delivery(queue: JobQueue, delivery_id: str, context: dict[str, Any]) -> None:
-    """Undo seen_delivery where the queue can (not part of the JobQueue protocol)."""
-    forget = getattr(queue, "forget_delivery", None)
-    if forget is None:
-        return
-    try:
-        forget(delivery_id)
-    except Exception:
-        _log(logging.ERROR, "could not forget the delivery; a redelivery will be dropped", context, exc_info=True)
 
 
 def _read_body(limit: int) -> bytes | None:

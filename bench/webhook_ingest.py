@@ -1,6 +1,6 @@
 """Webhook ingest speed: deliveries acknowledged per second and p99 latency of ``POST /webhook``.
 
-    python bench/webhook_ingest.py [--requests 2000] [--threads 8] [--workers 2] [--queues sqlite,redis]
+    python bench/webhook_ingest.py [--requests 2000] [--threads 8] [--workers 2] [--queues sqlite,redis] [--rounds 4]
 
 Servers in one run, all under gunicorn with the same settings, on loopback:
 
@@ -10,8 +10,12 @@ Servers in one run, all under gunicorn with the same settings, on loopback:
   Redis (a redis-server started here; skipped when none is installed).
 
 Each gets the same signed ``pull_request.synchronize`` deliveries (about 12 KB, unique delivery ids
-and heads) from a few client threads after a warm-up. The target: the App acknowledges at least
-0.8 of the bare endpoint's deliveries per second. No worker runs: this measures ingest only.
+and heads) from a few client threads after a warm-up, in turns (``--rounds``): all servers stay up
+and each round measures each in sequence, so a busier moment of the machine is shared. The
+target: the App acknowledges at least 0.8 of the bare endpoint's deliveries per second. No worker
+runs: this measures ingest only.
+The SQLite queue commits with ``synchronous=NORMAL`` unless the environment says otherwise:
+``IMAGE_REVIEW_SQLITE_SYNC=full python bench/webhook_ingest.py`` measures fsync on every commit.
 """
 
 from __future__ import annotations
@@ -29,7 +33,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -187,9 +191,18 @@ def hammer(name: str, url: str, items: list[tuple[bytes, dict[str, str]]], threa
     return Figures(name, len(items), time.perf_counter() - began, latencies, statuses)
 
 
-def measure(name: str, url: str, count: int, threads: int, tag: str) -> Figures:
-    hammer(name, url, deliveries(min(200, count // 10), f"{tag}-warm"), threads)
-    return hammer(name, url, deliveries(count, tag), threads)
+def combine(parts: list[Figures]) -> Figures:
+    statuses: dict[int, int] = {}
+    for part in parts:
+        for status, n in part.statuses.items():
+            statuses[status] = statuses.get(status, 0) + n
+    return Figures(
+        parts[0].name,
+        sum(p.requests for p in parts),
+        sum(p.seconds for p in parts),
+        [latency for p in parts for latency in p.latencies],
+        statuses,
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -198,6 +211,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--threads", type=int, default=8, help="client threads")
     parser.add_argument("--workers", type=int, default=2, help="gunicorn workers (4 threads each)")
     parser.add_argument("--queues", default="sqlite,redis", help="the App's queues to measure")
+    parser.add_argument("--rounds", type=int, default=4, help="the endpoints take turns, this many times each")
     args = parser.parse_args(argv)
 
     from conftest import make_key_pair
@@ -210,23 +224,37 @@ def main(argv: list[str] | None = None) -> int:
         "GITHUB_WEBHOOK_SECRET": SECRET,
         "GITHUB_API_URL": "http://127.0.0.1:9",  # the web process never calls GitHub
     }
-    with tempfile.TemporaryDirectory(prefix="ingest-") as tmp:
+    with tempfile.TemporaryDirectory(prefix="ingest-") as tmp, ExitStack() as stack:
+        # All servers up at once, idle but for the one being measured; the endpoints take turns
+        # so that a busier moment of the machine does not fall on one of them only.
         env = {**base_env, "IMAGE_REVIEW_DATA_DIR": str(Path(tmp) / "bare")}
-        with gunicorn("webhook_ingest:bare_app()", env, args.workers, chdir=Path(__file__).parent) as url:
-            bare = measure("bare Flask (signature only)", url, args.requests, args.threads, "bare")
+        here = Path(__file__).parent
+        bare_url = stack.enter_context(gunicorn("webhook_ingest:bare_app()", env, args.workers, chdir=here))
+        endpoints = [("bare Flask (signature only)", bare_url, "bare")]
         for queue in [q.strip() for q in args.queues.split(",") if q.strip()]:
-            with _redis(queue == "redis", Path(tmp)) as redis_url:
-                if queue == "redis" and redis_url is None:
-                    print("redis-server not installed: the Redis queue is not measured")
-                    continue
-                env = {**base_env, "IMAGE_REVIEW_DATA_DIR": str(Path(tmp) / queue)}
-                if redis_url:
-                    env["REDIS_URL"] = redis_url
-                with gunicorn("app:create_app()", env, args.workers) as url:
-                    name = f"image-review ({'Redis' if redis_url else 'SQLite'} queue)"
-                    results.append(measure(name, url, args.requests, args.threads, queue))
+            redis_url = stack.enter_context(_redis(queue == "redis", Path(tmp)))
+            if queue == "redis" and redis_url is None:
+                print("redis-server not installed: the Redis queue is not measured")
+                continue
+            env = {**base_env, "IMAGE_REVIEW_DATA_DIR": str(Path(tmp) / queue)}
+            if redis_url:
+                env["REDIS_URL"] = redis_url
+            url = stack.enter_context(gunicorn("app:create_app()", env, args.workers))
+            endpoints.append((f"image-review ({'Redis' if redis_url else 'SQLite'} queue)", url, queue))
+        parts: dict[str, list[Figures]] = {name: [] for name, _, _ in endpoints}
+        for name, url, tag in endpoints:
+            hammer(name, url, deliveries(min(200, args.requests // 10), f"{tag}-warm"), args.threads)
+        share = max(1, args.requests // args.rounds)
+        for round_ in range(args.rounds):
+            for name, url, tag in endpoints:
+                parts[name].append(hammer(name, url, deliveries(share, f"{tag}-{round_}"), args.threads))
+        bare, *results = [combine(parts[name]) for name, _, _ in endpoints]
 
-    print(f"{args.requests} deliveries, {args.threads} client threads, gunicorn {args.workers} workers x 4 threads")
+    sync = os.environ.get("IMAGE_REVIEW_SQLITE_SYNC") or "normal"
+    print(
+        f"{bare.requests} deliveries each in {args.rounds} turns, {args.threads} client threads, "
+        f"gunicorn {args.workers} workers x 4 threads, SQLite synchronous={sync}"
+    )
     print(f"{'endpoint':34} {'acks/s':>8} {'p50 ms':>8} {'p99 ms':>8} {'ratio':>6}  statuses")
     print(f"{bare.name:34} {bare.per_second:8.0f} {bare.p50_ms:8.1f} {bare.p99_ms:8.1f} {1:6.2f}  {bare.statuses}")
     ok = True

@@ -12,6 +12,7 @@ What tests get besides the API:
   status, time) and ``fake.calls(method, pattern)`` to filter them;
 * ``fake.faults``: a ``FaultPolicy`` answering scripted or (seeded) random requests with 502,
   429, secondary rate limits (403 with or without Retry-After), primary rate limits, or delays;
+  a fault ``after=True`` replaces the answer of a request that was carried out;
 * ``fake.limits``: GitHub's size limits (diff 300 files / 20,000 lines, 3,000 files, 250 commits,
   50 annotations per request, ...), lowerable so tests can reach them cheaply;
 * fixtures: ``PullData`` (from a dict, a JSON/YAML file or a corpus case directory) loaded with
@@ -582,6 +583,9 @@ class Fault:
     delay: float = 0.0  # for "delay": seconds before the real answer
     path: str | None = None  # regex the request path must match (search); None: any request
     method: str | None = None
+    # The request is carried out first and only its answer replaced: GitHub's gateway timing out
+    # on a write that landed. (Without it, a fault answers before anything happens.)
+    after: bool = False
 
 
 class FaultPolicy:
@@ -693,6 +697,8 @@ class FakeRepo:
     review_comments: dict[int, dict[str, Any]] = field(default_factory=dict)  # id -> comment
     issue_comments: dict[int, dict[str, Any]] = field(default_factory=dict)  # id -> comment
     label_colors: dict[str, str] = field(default_factory=dict)
+    # Readable (GET) with any installation token, as public repositories are on GitHub.
+    public: bool = False
 
     @property
     def owner(self) -> str:
@@ -766,6 +772,16 @@ class FakeGitHub:
                 self.add_installation(installation_id, repo.owner, {full_name})
             elif installation.repos is not None:
                 installation.repos.add(full_name)
+            return repo
+
+    def add_public_repo(self, full_name: str, *, default_branch: str = "main") -> FakeRepo:
+        """A public repository of another owner (kubernetes/k8s.io): readable, not installed."""
+        with self._lock:
+            repo = self.repos.get(full_name)
+            if repo is None:
+                repo = FakeRepo(full_name, int(_sha("repo", full_name)[:8], 16), default_branch)
+                self.repos[full_name] = repo
+            repo.public = True
             return repo
 
     def load_pull(self, repo: str, pull: PullData | dict[str, Any], *, installation_id: int = 1) -> PullData:
@@ -914,9 +930,15 @@ class FakeGitHub:
         if fault.kind == "delay":
             time.sleep(fault.delay)
             return None
+        if fault.after:
+            g.fault_after = fault
+            return None
         return self._fault_response(fault)
 
     def _after(self, response: Response) -> Response:
+        fault = g.get("fault_after")
+        if fault is not None:
+            response = self._fault_response(fault)
         try:
             body = request.get_json(silent=True)
         except Exception:  # a body that is not JSON is recorded as None
@@ -1029,6 +1051,8 @@ class FakeGitHub:
         full_name = f"{owner}/{name}"
         repo = self.repos.get(full_name)
         installation = self.installations.get(grant[0])
+        if repo is not None and repo.public and request.method in ("GET", "HEAD"):
+            return repo
         if repo is None or installation is None or not self._can_access(installation, full_name):
             raise ApiError(404, "Not Found")
         return repo

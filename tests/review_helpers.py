@@ -1,6 +1,7 @@
 """Shared pieces of the review, publish and end-to-end tests and of the benches.
 
-* ``review_deps``: review dependencies against a fake GitHub, without pacing or client throttles.
+* ``review_deps``: review dependencies against a fake GitHub, without pacing or client throttles
+  (and with registry verification when given a registry client).
 * ``human_reply``: a reply by a person in a review thread (the fake's API authors every comment
   as the App, so the reply is put into its state directly).
 * ``wait_until``: a bounded wait.
@@ -16,7 +17,9 @@ from app.analyze import AnalysisContext, ChangeSet, analyze
 from app.github import ClientOptions, GitHubApp, RetryPolicy
 from app.models import Analysis
 from app.pacing import PaceSettings
+from app.promotion import PromoterManifestSource
 from app.publish import PublishOptions
+from app.registry import RegistryClient
 from app.review import ReviewDeps, ReviewOptions
 from app.review_memory import LocalMemory, ReviewMemory
 
@@ -37,13 +40,19 @@ def review_deps(
     analyzer: Callable[[ChangeSet, AnalysisContext], Analysis] = analyze,
     publish: PublishOptions | None = None,
     options: ClientOptions = FAST_CLIENT,
+    registry: RegistryClient | None = None,
+    manifests: PromoterManifestSource | None = None,
 ) -> tuple[ReviewDeps, GitHubApp]:
     github = GitHubApp(app_id, private_key, api_url, options=options)
     deps = ReviewDeps(
         github=github.client,
-        options=ReviewOptions(publish=publish or PublishOptions(app_id=app_id), pace=PaceSettings(per_minute=0)),
+        options=ReviewOptions(
+            publish=publish or PublishOptions(app_id=app_id), pace=PaceSettings(per_minute=0), offline=registry is None
+        ),
         memory=memory if memory is not None else LocalMemory(),
         analyzer=analyzer,
+        registry=registry,
+        manifests=manifests,
     )
     return deps, github
 

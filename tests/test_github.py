@@ -28,6 +28,7 @@ from app.github import (
     InstallationClient,
     RetriesExhausted,
     RetryPolicy,
+    not_repeatable,
 )
 
 REPO = f"{ACCOUNT}/app"
@@ -275,14 +276,33 @@ def test_two_502s_then_success(client: InstallationClient, fake_github: FakeGitH
 
 
 def test_post_and_patch_are_retried(client: InstallationClient, fake_github: FakeGitHub) -> None:
-    fake_github.faults.script(Fault("502", method="POST", path="check-runs"), Fault("503", method="PATCH"))
+    fake_github.faults.script(Fault("502", method="POST", path="/labels"), Fault("503", method="PATCH"))
+    issue = client.github.get_repo(REPO).get_issue(7)
+    issue.add_to_labels("area/images")  # adding a label twice is harmless: retried on 5xx
+    comment = issue.create_comment("first words")
+    comment.edit("second words")  # an edit is the same edit again
+    assert [r.status for r in fake_github.calls("POST", f"/repos/{REPO}/issues/7/labels")] == [502, 200]
+    assert [r.status for r in fake_github.calls("PATCH", f"/repos/{REPO}/issues/comments/*")] == [503, 200]
+    assert fake_github.repo(REPO).pulls[7].labels == ["area/images"]
+
+
+def test_writes_that_would_be_doubled_get_their_5xx_back(client: InstallationClient, fake_github: FakeGitHub) -> None:
+    # The gateway answers 502 after GitHub created the run: sending it again would make two.
+    fake_github.faults.script(
+        Fault("secondary", retry_after=0, method="POST", path="check-runs"),  # answered first: retried
+        Fault("502", method="POST", path="check-runs", after=True),
+    )
     repo = client.github.get_repo(REPO)
-    run = repo.create_check_run(name="image-review", head_sha="a" * 40, status="in_progress")
-    run.edit(status="completed", conclusion="success", output={"title": "OK", "summary": "No images."})
-    assert [r.status for r in fake_github.calls("POST", f"/repos/{REPO}/check-runs")] == [502, 201]
-    assert [r.status for r in fake_github.calls("PATCH", f"/repos/{REPO}/check-runs/*")] == [503, 200]
+    with pytest.raises(GithubException) as raised:
+        repo.create_check_run(name="image-review", head_sha="a" * 40, status="in_progress")
+    assert raised.value.status == 502
+    assert [r.status for r in fake_github.calls("POST", f"/repos/{REPO}/check-runs")] == [403, 502]
     assert len(fake_github.repo(REPO).check_runs) == 1
-    assert run.conclusion == "success"
+    assert not_repeatable("POST", f"/api/v3/repos/{REPO}/pulls/7/reviews?x=1")
+    assert not_repeatable("PATCH", f"/repos/{REPO}/check-runs/12")
+    assert not_repeatable("POST", f"/repos/{REPO}/pulls/7/comments/3/replies")
+    assert not not_repeatable("PATCH", f"/repos/{REPO}/issues/comments/3")
+    assert not not_repeatable("POST", "/app/installations/1/access_tokens")
 
 
 def test_retry_after_is_honoured(client: InstallationClient, fake_github: FakeGitHub, sleeps: Sleeps) -> None:

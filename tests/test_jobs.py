@@ -15,6 +15,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from redis_server import RedisServer, RedisServerMissing, start_redis_server
 
+from app import queue_huey
 from app.jobs import JobCounts, JobSuperseded, QueueSettings, ReviewJob, WorkerLost
 from app.queue_huey import (
     KIND_JOB,
@@ -27,7 +28,10 @@ from app.queue_huey import (
     advance_head,
     build_queue,
     decide_claim,
+    hold,
     is_superseded,
+    let_go,
+    park,
 )
 from app.worker import PeriodicHook, start_embedded_consumer
 
@@ -206,6 +210,32 @@ def test_claim_decisions() -> None:
     assert decide_claim(done, None, message, **kwargs)[0].verdict is Verdict.SKIP  # type: ignore[arg-type]
 
 
+def test_claim_waits_while_another_job_holds_the_pull_request() -> None:
+    job = make_job(head="b")
+    message = JobMessage("t", seq=3, gen=0, job=job)
+    kwargs = {"now": 100.0, "lease_seconds": 10.0, "max_attempts": 2}
+    held = hold(HeadRecord("b", last_seq=3, prev_seq=0), JobMessage("other", 2, 0, job))
+    claim, record = decide_claim(None, held, message, **kwargs)  # type: ignore[arg-type]
+    assert claim.verdict is Verdict.WAIT and record is None
+    # A job that ran before (waiting for its retry) is parked without a lease: nothing runs it.
+    retrying = JobRecord("t", 3, 0, 1, JobState.RUNNING, 130.0, job.to_dict())
+    claim, record = decide_claim(retrying, held, message, **kwargs)  # type: ignore[arg-type]
+    assert claim.verdict is Verdict.WAIT and record is not None
+    assert (record.state, record.lease, record.attempts) == (JobState.QUEUED, None, 1)
+    # The holder itself (e.g. run again after its worker died) goes ahead.
+    assert decide_claim(None, hold(held, message), message, **kwargs)[0].verdict is Verdict.RUN  # type: ignore[arg-type]
+    # A job superseded before it ever started is dropped rather than parked.
+    newer = replace(held, head_sha="c", last_seq=4, prev_seq=3)
+    assert decide_claim(None, newer, message, **kwargs)[0].verdict is Verdict.SUPERSEDED  # type: ignore[arg-type]
+
+    parked = park(held, message, retries=2)
+    assert [entry["payload"]["token"] for entry in parked.waiting] == ["t"]
+    assert HeadRecord.from_dict(parked.to_dict()) == parked
+    assert advance_head(parked, "d", 9) == replace(parked, head_sha="d", last_seq=9, prev_seq=3)
+    assert let_go(parked, "t") is None  # only the holder lets go
+    assert let_go(parked, "other") == replace(held, running=None)
+
+
 def test_settings_from_env_and_objects(tmp_path: Path) -> None:
     env = {"IMAGE_REVIEW_DATA_DIR": str(tmp_path), "IMAGE_REVIEW_JOB_RETRIES": "5", "IMAGE_REVIEW_DEDUPE_TTL": "60"}
     settings_ = QueueSettings.from_env(env)
@@ -322,6 +352,159 @@ def test_seen_delivery_under_concurrency_says_new_exactly_once(harness: Harness)
     for thread in threads:
         thread.join(10)
     assert sorted(results) == [False] + [True] * (len(threads) - 1)
+
+
+def test_accept_records_the_delivery_and_its_jobs_together(harness: Harness) -> None:
+    handler = Recorder()
+    queue = harness.queue(handler)
+    job = make_job(pr=4)
+    assert queue.accept("d-accept", [job]) is True
+    assert queue.accept("d-accept", [make_job(pr=4, head="b")]) is False  # a duplicate adds nothing
+    assert queue.depth() == 1 and queue.counts().enqueued == 1
+    assert queue.seen_delivery("d-accept") is True
+    harness.consume(queue)
+    wait_until(lambda: queue.counts().succeeded == 1, what="the job")
+    assert handler.calls == [job]
+
+
+def test_accept_that_fails_leaves_neither_jobs_nor_the_delivery(
+    harness: Harness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    queue = harness.queue()
+
+    def broken(*args: object) -> HeadRecord | None:
+        raise ConnectionError("store went away mid-transaction")
+
+    # Fails after the message was handed to the transaction: it must not survive the failure.
+    monkeypatch.setattr(queue_huey, "advance_head", broken)
+    with pytest.raises(ConnectionError):
+        queue.accept("d-fail", [make_job(pr=5)])
+    monkeypatch.undo()
+    assert queue.depth() == 0 and queue.counts().enqueued == 0
+    assert queue.accept("d-fail", [make_job(pr=5)]) is True  # GitHub's redelivery goes through
+    assert queue.depth() == 1
+
+
+def test_accept_folds_several_jobs_of_one_pull_request_in_order(harness: Harness) -> None:
+    handler = Recorder()
+    queue = harness.queue(handler)
+    assert queue.accept("d-two", [make_job(pr=6, head="a"), make_job(pr=6, head="b"), make_job(pr=7)])
+    harness.consume(queue, workers=1)
+    wait_until(lambda: len(handler.calls) == 2 and queue.counts().superseded == 1, what="the surviving jobs")
+    assert sorted(handler.heads()) == [(6, "b"), (7, "a")]
+
+
+def test_accept_under_concurrency_enqueues_exactly_once(harness: Harness) -> None:
+    queues = [harness.queue() for _ in range(4)]  # separate connections, as separate processes
+    results: list[bool] = []
+    lock = threading.Lock()
+    barrier = threading.Barrier(len(queues) * 2)
+
+    def accept(queue: HueyJobQueue) -> None:
+        barrier.wait()
+        accepted = queue.accept("same", [make_job(pr=8)])
+        with lock:
+            results.append(accepted)
+
+    threads = [threading.Thread(target=accept, args=(q,)) for q in queues * 2]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(10)
+    assert sorted(results) == [False] * (len(threads) - 1) + [True]
+    assert queues[0].depth() == 1
+
+
+def test_sqlite_commits_are_written_ahead_and_synced_as_configured(tmp_path: Path) -> None:
+    def pragmas(sync: str | None) -> tuple[str, int]:
+        settings_ = QueueSettings(data_dir=tmp_path / f"data-{sync}")
+        if sync is not None:
+            settings_ = replace(settings_, sqlite_sync=sync)
+        queue = build_queue(settings_, Recorder())
+        try:
+            with queue.huey.storage.db() as cursor:
+                mode = cursor.execute("pragma journal_mode").fetchone()[0]
+                synchronous = cursor.execute("pragma synchronous").fetchone()[0]
+            return str(mode), int(synchronous)
+        finally:
+            queue.close()
+
+    assert pragmas(None) == ("wal", 1)  # NORMAL: a commit survives the process being killed
+    assert pragmas("full") == ("wal", 2)  # FULL: and an OS crash
+    assert QueueSettings.from_env({"IMAGE_REVIEW_SQLITE_SYNC": "FULL"}).sqlite_sync == "full"
+    with pytest.raises(ValueError, match="IMAGE_REVIEW_SQLITE_SYNC"):
+        QueueSettings.from_env({"IMAGE_REVIEW_SQLITE_SYNC": "off"})
+    with pytest.raises(ValueError, match="synchronous"):
+        pragmas("extra")
+
+
+class Overlap:
+    """A slow handler that notes how many jobs of each pull request run at the same time."""
+
+    def __init__(self, seconds: float = 0.15) -> None:
+        self.seconds = seconds
+        self.lock = threading.Lock()
+        self.running: dict[int, int] = {}
+        self.most: dict[int, int] = {}
+        self.calls: list[ReviewJob] = []
+
+    def __call__(self, job: ReviewJob) -> None:
+        with self.lock:
+            self.running[job.pr_number] = self.running.get(job.pr_number, 0) + 1
+            self.most[job.pr_number] = max(self.most.get(job.pr_number, 0), self.running[job.pr_number])
+            self.calls.append(job)
+        time.sleep(self.seconds)
+        with self.lock:
+            self.running[job.pr_number] -= 1
+
+
+def test_jobs_of_one_pull_request_never_run_at_once(harness: Harness) -> None:
+    handler = Overlap()
+    queue = harness.queue(handler)
+    for pr in (1, 2):
+        for n in range(3):  # the same head three times: every one of them runs, one after another
+            queue.enqueue(make_job(pr=pr, head="a", rerun=n > 0))
+    harness.consume(queue, workers=4)
+    wait_until(lambda: queue.counts().succeeded == 6, what="all six jobs")
+    assert handler.most == {1: 1, 2: 1}
+    assert len(handler.calls) == 6 and queue.depth() == 0
+
+
+def test_a_push_while_a_review_runs_waits_then_supersedes_nothing_it_should_not(harness: Harness) -> None:
+    handler = Overlap(seconds=0.4)
+    queue = harness.queue(handler)
+    queue.enqueue(make_job(pr=3, head="a"))
+    harness.consume(queue, workers=3)
+    wait_until(lambda: len(handler.calls) == 1, what="the first review to start")
+    for head in ("b", "c"):  # arrive while "a" runs: "b" is superseded by "c" before it starts
+        queue.enqueue(make_job(pr=3, head=head))
+    wait_until(lambda: len(handler.calls) == 2 and queue.depth() == 0, what="the newest push")
+    time.sleep(0.5)
+    assert [job.head_sha for job in handler.calls] == ["a", "c"]
+    assert handler.most == {3: 1}
+
+
+def test_a_job_parked_behind_a_dead_worker_runs_after_recovery(harness: Harness) -> None:
+    crashed = threading.Event()
+    calls: list[ReviewJob] = []
+
+    def handler(job: ReviewJob) -> None:
+        calls.append(job)
+        if not crashed.is_set():
+            crashed.set()
+            time.sleep(0.2)  # long enough for the second job to be claimed and parked
+            raise SimulatedCrash("the worker dies holding the pull request")
+
+    queue = harness.queue(handler, lease_seconds=0.5)
+    first, rerun = make_job(pr=4), make_job(pr=4, rerun=True)
+    queue.enqueue(first)
+    queue.enqueue(rerun)
+    harness.consume(queue, workers=2)
+    wait_until(lambda: queue.counts().succeeded == 2, what="both jobs")
+    # Whichever was claimed first dies holding the pull request, runs again once recovered, and
+    # only then does the parked one run.
+    assert len(calls) == 3 and calls[0] == calls[1] and {calls[1], calls[2]} == {first, rerun}
+    assert queue.depth() == 0 and active_leases(queue) == []
 
 
 def test_retries_then_on_give_up_exactly_once(harness: Harness) -> None:

@@ -7,6 +7,7 @@ import io
 import json
 import logging
 import threading
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -38,15 +39,13 @@ class CountingQueue:
         self.fail = False
         self._lock = threading.Lock()
 
-    def seen_delivery(self, delivery_id: str) -> bool:
+    def accept(self, delivery_id: str, jobs: Sequence[ReviewJob]) -> bool:
         with self._lock:
             if delivery_id in self.seen:
-                return True
+                return False
             self.seen.add(delivery_id)
-            return False
-
-    def enqueue(self, job: ReviewJob) -> None:
-        self.jobs.append(job)
+            self.jobs.extend(jobs)
+            return True
 
     def depth(self) -> int:
         if self.fail:
@@ -135,10 +134,10 @@ def test_unknown_events_do_not_grow_the_label_set(client: FlaskClient) -> None:
 
 
 def test_queue_unavailable_is_an_outcome(client: FlaskClient, queue: CountingQueue) -> None:
-    def broken(job: ReviewJob) -> None:
+    def broken(delivery_id: str, jobs: Sequence[ReviewJob]) -> bool:
         raise ConnectionError("down")
 
-    queue.enqueue = broken  # type: ignore[method-assign]
+    queue.accept = broken  # type: ignore[method-assign]
     before = scrape(client)
     assert post(client, "pull_request", pull_request_payload()) == 503
     after = scrape(client)

@@ -14,7 +14,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -64,6 +64,7 @@ def base_env(tmp_path: Path) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("GITHUB_", "IMAGE_REVIEW_", "PROMETHEUS_"))}
     env.pop("REDIS_URL", None)
     env.update({"IMAGE_REVIEW_DATA_DIR": str(tmp_path / "data"), "HOME": str(tmp_path)})
+    env["IMAGE_REVIEW_REGISTRY_VERIFY"] = "0"  # loopback only: no registry lookups
     return env
 
 
@@ -613,11 +614,8 @@ def test_no_consumer_in_serve_with_redis(tmp_path: Path, rsa_keys: KeyPair) -> N
 
 
 class NullQueue:
-    def seen_delivery(self, delivery_id: str) -> bool:
-        return False
-
-    def enqueue(self, job: object) -> None:
-        return None
+    def accept(self, delivery_id: str, jobs: Sequence[object]) -> bool:
+        return True
 
     def depth(self) -> int:
         return 0

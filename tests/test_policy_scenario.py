@@ -12,6 +12,12 @@ A scenario is text: ``# key: value`` headers, then diff lines (``+added``, ``-re
     # approved-by: LOGIN [at SHA] [teams ORG/TEAM,...]
     # approvals: none                 approvals known and empty (default: not known)
     # issue #N: open|closed           what issue_state answers (default: None, "not checked")
+    # registry: REF digest SHA256     registry verification is on, and REF (a tag) is that digest
+    # registry: REF missing           ... and REF does not exist (any reference not listed: missing)
+    # registry: HOST unreachable      ... and HOST cannot be asked
+
+With ``# registry:`` headers the evidence is gathered by the product's own ``app.evidence.gather``
+from a table-driven resolver (no network); without them verification is off.
 
 References are found by a deliberately small extractor (``image:`` values, Dockerfile ``FROM``,
 ``--image=``, quoted strings, YAML list items); the real extractor is tested elsewhere.  A file
@@ -22,10 +28,12 @@ from its lines).
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date
 
 from app.diffs import FileDiff, Hunk, Line
+from app.evidence import gather
 from app.models import RefChange, Side
 from app.netrefs import net_references
 from app.policy import (
@@ -39,7 +47,8 @@ from app.policy import (
 )
 from app.policy.config import POLICY_PATH
 from app.policy.context import IssueState
-from app.references import try_parse
+from app.references import ImageRef, parse, try_parse
+from app.registry import Resolution
 
 DEFAULT_TODAY = date(2026, 1, 15)
 HEAD = "head0000"
@@ -134,6 +143,46 @@ def _fields(r: RefChange) -> dict[str, object]:
 
 
 @dataclass
+class TableRegistry:
+    """A resolver answering from a table: tag → digest, missing references, unreachable hosts."""
+
+    digests: dict[ImageRef, str] = field(default_factory=dict)
+    unreachable: set[str] = field(default_factory=set)
+    asked: list[ImageRef] = field(default_factory=list)
+
+    def add(self, spec: str) -> None:
+        target, _, rest = spec.partition(" ")
+        words = rest.split()
+        if words == ["unreachable"]:
+            self.unreachable.add(target)
+        elif len(words) == 2 and words[0] == "digest":
+            self.digests[parse(target)] = words[1]
+        elif words != ["missing"]:
+            raise ValueError(f"registry header: want 'REF digest SHA', 'REF missing' or 'HOST unreachable': {spec!r}")
+
+    def allows(self, registry: str) -> bool:
+        return True
+
+    def resolve(self, ref: ImageRef) -> Resolution:
+        self.asked.append(ref)
+        if ref.registry in self.unreachable:
+            return Resolution(ref, "unknown", reason=f"{ref.registry}: cannot connect (connection refused)")
+        if ref.digest is not None:
+            # A digest exists in a repository when one of its tags points at it.
+            present = any(r.name == ref.name and d == ref.digest for r, d in self.digests.items())
+            return Resolution(ref, "found", ref.digest) if present else self._missing(ref)
+        digest = self.digests.get(ImageRef(ref.registry, ref.repository, ref.tag))
+        return Resolution(ref, "found", digest) if digest else self._missing(ref)
+
+    def resolve_many(self, refs: Iterable[ImageRef], max_workers: int | None = None) -> list[Resolution]:
+        return [self.resolve(r) for r in refs]
+
+    @staticmethod
+    def _missing(ref: ImageRef) -> Resolution:
+        return Resolution(ref, "not-found", reason=f"{ref.registry}: {ref.repository}:{ref.tag} not found")
+
+
+@dataclass
 class _FileSpec:
     path: str
     lines: list[str] = field(default_factory=list)
@@ -167,6 +216,7 @@ def parse_scenario(text: str, base_policy: Policy | None = None) -> Scenario:
     head = HEAD
     approvals: list[Approval] | None = None
     issues: dict[int, str] = {}
+    registry: TableRegistry | None = None
     commits: list[tuple[str, list[_FileSpec]]] = []
     loose: list[_FileSpec] = []
     current: _FileSpec | None = None
@@ -199,6 +249,9 @@ def parse_scenario(text: str, base_policy: Policy | None = None) -> Scenario:
                 approvals.append(Approval(m[1], m[2] or head, teams))
             elif key.startswith("issue #"):
                 issues[int(key[7:])] = value
+            elif key == "registry":
+                registry = registry or TableRegistry()
+                registry.add(value)
             else:
                 raise ValueError(f"unknown scenario header {raw!r}")
             continue
@@ -249,6 +302,7 @@ def parse_scenario(text: str, base_policy: Policy | None = None) -> Scenario:
         policy_text_old=old_text,
         policy_text_new=new_text,
         policy_changed=changed,
+        registry=gather(refs, base, registry) if registry is not None else None,
     )
     return Scenario(files, refs, commit_inputs, base, ctx)
 

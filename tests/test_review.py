@@ -139,6 +139,75 @@ def test_a_retry_after_a_failure_half_way_repeats_nothing(fake_github: FakeGitHu
     assert len([c for c in fake_github.repo(REPO).issue_comments.values() if c["_issue"] == 26]) == 1
 
 
+def test_writes_answered_502_after_they_landed_are_not_doubled(fake_github: FakeGitHub, deps: ReviewDeps) -> None:
+    pull = load_sample().at(REPO, 28)
+    fake_github.load_pull(REPO, pull.fixture())
+    # GitHub's gateway answers 502 although each write was carried out.
+    fake_github.faults.script(
+        Fault("502", method="POST", path=r"/check-runs$", after=True),
+        Fault("502", method="POST", path=r"/pulls/28/reviews$", after=True),
+        Fault("502", method="POST", path=r"/issues/28/comments$", after=True),
+        Fault("502", method="PATCH", path=r"/check-runs/\d+$", after=True),
+    )
+    result = review_pull_request(job(pull), deps)
+    assert result is not None and result.conclusion == "failure"
+    assert len(fake_github.faults.injected) == 4
+    repo = fake_github.repo(REPO)
+    [run] = repo.check_runs.values()
+    assert run["status"] == "completed" and len(repo.annotations[run["id"]]) == 1
+    assert len(repo.reviews[28]) == 1
+    assert len([c for c in repo.review_comments.values() if c["_pull"] == 28]) == 1
+    assert len([c for c in repo.issue_comments.values() if c["_issue"] == 28]) == 1
+    # Each write went out once; what followed its 502 was a look, not a second write.
+    assert len(fake_github.calls("POST", f"/repos/{REPO}/check-runs")) == 1
+    assert len(fake_github.calls("POST", f"/repos/{REPO}/pulls/28/reviews")) == 1
+    assert len(fake_github.calls("POST", f"/repos/{REPO}/issues/28/comments")) == 1
+    assert len(fake_github.calls("PATCH", f"/repos/{REPO}/check-runs/*")) == 1
+
+
+def test_writes_answered_502_before_anything_happened_are_sent_again(
+    fake_github: FakeGitHub, deps: ReviewDeps
+) -> None:
+    pull = load_sample().at(REPO, 29)
+    fake_github.load_pull(REPO, pull.fixture())
+    fake_github.faults.script(
+        Fault("502", method="POST", path=r"/check-runs$"),
+        Fault("502", method="POST", path=r"/pulls/29/reviews$"),
+        Fault("503", method="POST", path=r"/issues/29/comments$"),
+        Fault("502", method="PATCH", path=r"/check-runs/\d+$"),
+    )
+    result = review_pull_request(job(pull), deps)
+    assert result is not None and result.conclusion == "failure"
+    repo = fake_github.repo(REPO)
+    [run] = repo.check_runs.values()
+    assert run["status"] == "completed" and len(repo.annotations[run["id"]]) == 1
+    assert len(repo.reviews[29]) == 1
+    assert len([c for c in repo.issue_comments.values() if c["_issue"] == 29]) == 1
+    assert len(fake_github.calls("POST", f"/repos/{REPO}/pulls/29/reviews")) == 2
+
+
+def test_a_retry_after_a_write_of_unknown_outcome_looks_before_writing(
+    fake_github: FakeGitHub, deps: ReviewDeps
+) -> None:
+    pull = load_sample().at(REPO, 30)
+    fake_github.load_pull(REPO, pull.fixture())
+    # The review lands but is answered 502, and looking for it fails too: the attempt dies
+    # without learning whether its comments are there.
+    fake_github.faults.script(
+        Fault("502", method="POST", path=r"/pulls/30/reviews$", after=True),
+        *[Fault("502", method="GET", path=r"/pulls/30/comments$") for _ in range(3)],
+    )
+    with pytest.raises(RetriesExhausted):
+        review_pull_request(job(pull), deps)
+    result = review_pull_request(job(pull), deps)  # the queue's retry
+    assert result is not None and result.conclusion == "failure"
+    repo = fake_github.repo(REPO)
+    assert len(repo.reviews[30]) == 1
+    assert len([c for c in repo.review_comments.values() if c["_pull"] == 30]) == 1
+    assert len(repo.check_runs) == 1
+    assert len([c for c in repo.issue_comments.values() if c["_issue"] == 30]) == 1
+
+
 def _explode(change: ChangeSet, ctx: AnalysisContext) -> Analysis:
     raise RuntimeError("analysis blew up")
 

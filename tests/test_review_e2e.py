@@ -325,6 +325,8 @@ def test_image_review_serve_reviews_with_its_own_consumer(
         "GITHUB_WEBHOOK_SECRET": SECRET,
         "GITHUB_API_URL": fake.base_url,
         "IMAGE_REVIEW_DATA_DIR": str(tmp_path),
+        # Tests reach loopback only: registry verification is tested against a local registry.
+        "IMAGE_REVIEW_REGISTRY_VERIFY": "0",
     }
     command = Path(sys.executable).with_name("image-review")
     cmd = [str(command), "serve", "--host", "127.0.0.1", "--port", str(port), "--workers", "2"]

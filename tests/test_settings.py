@@ -185,3 +185,33 @@ def test_settings_are_frozen(rsa_keys: KeyPair) -> None:
     settings = Settings.from_env(env_for(rsa_keys))
     with pytest.raises(AttributeError):
         settings.app_id = 1  # type: ignore[misc]
+
+
+def test_github_backoff_and_write_pacing(rsa_keys: KeyPair, tmp_path: Path) -> None:
+    from app.github import ClientOptions
+    from app.review import ReviewDeps
+
+    default = Settings.from_env(env_for(rsa_keys))
+    assert (default.github_backoff, default.writes_per_minute) == (1.0, 80.0)
+    paced = ClientOptions.from_settings(default)
+    assert paced.retry.backoff_factor == 1.0 and paced.seconds_between_writes == ClientOptions().seconds_between_writes
+
+    quick = Settings.from_env(
+        env_for(
+            rsa_keys,
+            IMAGE_REVIEW_GITHUB_BACKOFF="0.05",
+            IMAGE_REVIEW_WRITES_PER_MINUTE="0",
+            IMAGE_REVIEW_DATA_DIR=str(tmp_path),
+            IMAGE_REVIEW_REGISTRY_VERIFY="0",
+        )
+    )
+    options = ClientOptions.from_settings(quick)
+    assert options.retry.backoff_factor == 0.05
+    # 0 turns every spacing of requests off, PyGithub's included.
+    assert (options.seconds_between_requests, options.seconds_between_writes) == (0, 0)
+    deps = ReviewDeps.from_settings(quick, client_options=options)
+    assert deps.options.pace.per_minute == 0
+
+    problems = problems_of(env_for(rsa_keys, IMAGE_REVIEW_GITHUB_BACKOFF="soon", IMAGE_REVIEW_WRITES_PER_MINUTE="-1"))
+    assert any(p.startswith("IMAGE_REVIEW_GITHUB_BACKOFF must be a number") for p in problems)
+    assert any(p.startswith("IMAGE_REVIEW_WRITES_PER_MINUTE must be a finite number") for p in problems)

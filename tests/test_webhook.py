@@ -4,7 +4,7 @@ import http.client
 import json
 import logging
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -39,28 +39,19 @@ class MemoryQueue:
     def __init__(self) -> None:
         self.jobs: list[ReviewJob] = []
         self.seen: set[str] = set()
-        self.forgotten: list[str] = []
         self.fail_enqueue = False
         self.fail_depth = False
         self._lock = threading.Lock()
 
-    def seen_delivery(self, delivery_id: str) -> bool:
-        with self._lock:
-            if delivery_id in self.seen:
-                return True
-            self.seen.add(delivery_id)
-            return False
-
-    def forget_delivery(self, delivery_id: str) -> None:
-        with self._lock:
-            self.seen.discard(delivery_id)
-            self.forgotten.append(delivery_id)
-
-    def enqueue(self, job: ReviewJob) -> None:
+    def accept(self, delivery_id: str, jobs: Sequence[ReviewJob]) -> bool:
         if self.fail_enqueue:
             raise ConnectionError("queue store unreachable")
         with self._lock:
-            self.jobs.append(job)
+            if delivery_id in self.seen:
+                return False
+            self.seen.add(delivery_id)
+            self.jobs.extend(jobs)
+            return True
 
     def depth(self) -> int:
         if self.fail_depth:
@@ -391,13 +382,12 @@ def test_duplicate_deliveries_queue_one_job(client: FlaskClient, queue: MemoryQu
     assert len(queue.jobs) == 1
 
 
-def test_queue_failure_answers_503_and_forgets_the_delivery(
+def test_queue_failure_answers_503_and_a_redelivery_goes_through(
     client: FlaskClient, queue: MemoryQueue, caplog: pytest.LogCaptureFixture
 ) -> None:
     delivery = signed_delivery(SECRET, "pull_request", pull_request_payload(), delivery_id="retry-me")
     queue.fail_enqueue = True
     assert post(client, delivery).status_code == 503
-    assert queue.forgotten == ["retry-me"]
     assert "could not queue the delivery" in caplog.text
     queue.fail_enqueue = False
     assert post(client, delivery).status_code == 202  # a redelivery goes through

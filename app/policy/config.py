@@ -314,6 +314,12 @@ class _Validator:
         text = self.string(raw, path)
         return self.literal_prefix(text, path) if text is not None else None
 
+    def host_pattern(self, text: str, path: KeyPath) -> str | None:
+        if "://" in text or "/" in text or " " in text:
+            self.error(path, "must be a registry host or host glob (registry.k8s.io, *.gcr.io, 127.0.0.1:*)")
+            return None
+        return text.lower()
+
     def path_glob(self, text: str, path: KeyPath) -> str | None:
         try:
             PathSet.of([text])
@@ -520,6 +526,11 @@ def _read_rules(v: _Validator, raw: Any) -> list[Apply]:
             v.error(path, f"{meta.code} ({meta.name}) is configured twice")
             continue
         cfg = _read_rule_config(v, value, path)
+        if cfg is not None and meta.severity_fixed and (
+            cfg.severity not in (None, meta.severity) or cfg.outside_production not in (None, "off", meta.severity)
+        ):
+            v.error(path, f"{meta.code} ({meta.name}) is always a {meta.severity}; it can only be disabled")
+            cfg = RuleConfig(enabled=cfg.enabled, ignore_paths=cfg.ignore_paths)
         if cfg is not None:
             configs[meta.code] = cfg
 
@@ -676,17 +687,25 @@ def _read_verification(v: _Validator, raw: Any) -> list[Apply]:
             b = v.boolean(m[key], (*path, key))
             if b is not None:
                 changes[key] = b
+    applies: list[Apply] = []
     if "allowed_hosts" in m:
-        hosts = v.strings(m["allowed_hosts"], (*path, "allowed_hosts"), lambda s, _p: s.lower())
-        if hosts is not None:
-            changes["allowed_hosts"] = tuple(hosts)
+        edit = v.list_or_edit(m["allowed_hosts"], (*path, "allowed_hosts"), v.host_pattern)
+        if edit is not None:
+            key, source = format_key((*path, "allowed_hosts")), v.source
+
+            def apply_hosts(p: Policy, issues: list[PolicyIssue]) -> Policy:
+                hosts = edit.apply(p.registry_verification.allowed_hosts, issues, key, source)
+                return replace(p, registry_verification=replace(p.registry_verification, allowed_hosts=hosts))
+
+            applies.append(apply_hosts)
     if "timeout_seconds" in m:
         t = m["timeout_seconds"]
         if isinstance(t, bool) or not isinstance(t, int | float) or t <= 0:
             v.error((*path, "timeout_seconds"), "must be a positive number of seconds")
         else:
             changes["timeout_seconds"] = float(t)
-    return [lambda p, issues: replace(p, registry_verification=replace(p.registry_verification, **changes))]
+    applies.insert(0, lambda p, issues: replace(p, registry_verification=replace(p.registry_verification, **changes)))
+    return applies
 
 
 # --- loading -------------------------------------------------------------------------------------

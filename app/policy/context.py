@@ -11,6 +11,7 @@ from typing import Literal
 from app.diffs import FileDiff
 from app.models import RefChange, RefClass, Severity, Side
 from app.policy.config import Policy
+from app.policy.evidence import RegistryEvidence
 from app.policy.registry import RuleMeta
 
 IssueState = Literal["open", "closed"]
@@ -52,6 +53,8 @@ class EvalContext:
     policy_text_old: str | None = None
     policy_text_new: str | None = None
     policy_changed: bool = False
+    # What the registries said (gathered before evaluation); None when verification is off.
+    registry: RegistryEvidence | None = None
 
 
 class LineIndex:

@@ -99,8 +99,10 @@ def diff_policies(old: Policy, new: Policy) -> list[PolicyChange]:
         out.append(PolicyChange("labels", f"`labels`: {old.labels} → {new.labels}", False))
     ov, nv = old.registry_verification, new.registry_verification
     if ov != nv:
+        # Turning verification off, or taking a registry off the allow-list, checks less.
+        fewer_hosts = bool(set(ov.allowed_hosts) - set(nv.allowed_hosts))
         out.append(PolicyChange("registry_verification", f"`registry_verification`: {ov} → {nv}",
-                                ov.enabled and not nv.enabled))
+                                (ov.enabled and not nv.enabled) or fewer_hosts))
     out += _rule_changes(old, new)
     old_ex = {_exemption_key(e) for e in old.exemptions}
     new_ex = {_exemption_key(e) for e in new.exemptions}

@@ -28,6 +28,8 @@ class RuleMeta:
     exemptable: bool = True
     # A finding of this rule asks a person to act (the App sets the check to action_required).
     action_required: bool = False
+    # The policy may disable the rule but not change its severity.
+    severity_fixed: bool = False
 
     @property
     def anchor(self) -> str:
@@ -148,11 +150,36 @@ STAGING_IN_HISTORY = RuleMeta(
     "again. The pull request as a whole ships no staging image, but a cherry-pick or revert of that commit "
     "alone would.",
 )
+RELEASE_TAG_MISSING = RuleMeta(
+    "IR018", "release-tag-missing", "error",
+    "Release tag does not exist in its registry",
+    "A release image reference added by the pull request names a tag (or a digest) that its registry does not "
+    "have: a typo, or a version that was never promoted. Every node pulling it fails to start. Checked only when "
+    "registry verification is on.",
+    outside_production="warning",
+)
+RELEASE_DIGEST_MISMATCH = RuleMeta(
+    "IR019", "release-digest-mismatch", "error",
+    "Release tag and pinned digest disagree",
+    "A release image reference writes both a tag and a digest, and the registry says the tag is another digest. "
+    "Runtimes pull the digest, so the tag misleads every reader of the line. Checked only when registry "
+    "verification is on.",
+    outside_production="warning",
+)
+REGISTRY_UNVERIFIED = RuleMeta(
+    "IR020", "registry-unverified", "notice",
+    "Registry could not be asked",
+    "Registry verification was on, but the registry of a release reference could not answer (unreachable, "
+    "timed out, refused access, rate limited). The reference was not judged by IR018/IR019; the notice names "
+    "the registry and the reason. It never fails a check.",
+    exemptable=False,
+    severity_fixed=True,
+)
 ALL_RULES: tuple[RuleMeta, ...] = (
     STAGING_IMAGE, MUTABLE_TAG, DEVELOPMENT_BUILD, PRERELEASE_TAG, DEPRECATED_REGISTRY, DISALLOWED_REGISTRY,
     DIGEST_REQUIRED, INCONSISTENT_VERSIONS, VERSION_DOWNGRADE, MIXED_IMAGE_COMMIT, IMAGE_SWITCH_ORDER,
     EXEMPTION_INVALID, EXEMPTION_EXPIRED, CRITICAL_IMAGE_APPROVAL, POLICY_WEAKENED, POLICY_INVALID,
-    STAGING_IN_HISTORY,
+    STAGING_IN_HISTORY, RELEASE_TAG_MISSING, RELEASE_DIGEST_MISMATCH, REGISTRY_UNVERIFIED,
 )
 BY_CODE: dict[str, RuleMeta] = {r.code: r for r in ALL_RULES}
 BY_NAME: dict[str, RuleMeta] = {r.name: r for r in ALL_RULES}

@@ -17,6 +17,7 @@ from app.policy.rules import (
     history,
     policy_change,
     registries,
+    release_tags,
     staging,
     tags,
 )
@@ -26,7 +27,7 @@ Check = Callable[[RuleInput], RuleOutput]
 # Families that look at the PR's references and files (change_pattern runs separately: it also
 # returns the commit summaries and the verdict; exemptions run last, over everyone's findings).
 FINDING_FAMILIES: tuple[ModuleType, ...] = (
-    staging, tags, registries, consistency, change_control, policy_change, history,
+    staging, tags, registries, consistency, change_control, policy_change, history, release_tags,
 )
 ALL_FAMILIES: tuple[ModuleType, ...] = (*FINDING_FAMILIES, change_pattern, exemptions)
 
