@@ -25,7 +25,6 @@ import hashlib
 import hmac
 import os
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
@@ -41,6 +40,8 @@ import requests
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
+
+from ports import free_port  # noqa: E402
 
 SECRET = "bench-webhook-secret"
 TARGET = 0.8
@@ -71,10 +72,6 @@ def bare_app() -> object:
 # Servers
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _gunicorn() -> str:
@@ -84,7 +81,7 @@ def _gunicorn() -> str:
 
 @contextmanager
 def gunicorn(app: str, env: dict[str, str], workers: int, *, chdir: Path = ROOT) -> Iterator[str]:
-    port = _free_port()
+    port = free_port()
     cmd = [
         _gunicorn(), app, "--bind", f"127.0.0.1:{port}", "--workers", str(workers),
         "--worker-class", "gthread", "--threads", "4", "--log-level", "warning", "--chdir", str(chdir),

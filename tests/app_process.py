@@ -13,7 +13,6 @@ import hashlib
 import os
 import re
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -24,6 +23,7 @@ from typing import Any
 
 import requests
 from fake_github import FakeGitHub, signed_delivery
+from ports import free_port
 
 from app.sample_pr import SamplePull, load_sample
 from app.summary import SUMMARY_MARKER
@@ -38,10 +38,6 @@ def command() -> list[str]:
     return [str(script)] if script.exists() else [sys.executable, "-m", "app.cli"]
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def wait_until(check: Callable[[], bool], what: str, timeout: float = 30.0, poll: float = 0.1) -> None:

@@ -7,15 +7,15 @@ that need Redis fail with that instruction rather than skip: a skipped backend i
 from __future__ import annotations
 
 import shutil
-import socket
 import subprocess
 import time
 from collections.abc import Iterator
-from contextlib import closing, contextmanager
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 import redis
+from ports import free_port
 
 _CANDIDATES = ("redis-server", "/usr/bin/redis-server", "/usr/sbin/redis-server")
 _PORT_ATTEMPTS = 5
@@ -36,10 +36,6 @@ def find_redis_server() -> str:
     )
 
 
-def _free_port() -> int:
-    with closing(socket.socket(socket.AF_INET, socket.SOCK_STREAM)) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @dataclass
@@ -94,7 +90,7 @@ def start_redis_server(directory: Path, *, timeout: float = 10.0) -> RedisServer
     directory.mkdir(parents=True, exist_ok=True)
     deadline = time.monotonic() + timeout
     for _ in range(_PORT_ATTEMPTS):
-        port = _free_port()
+        port = free_port()
         process = subprocess.Popen(
             [
                 executable,

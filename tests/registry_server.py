@@ -17,7 +17,6 @@ import importlib
 import io
 import json
 import shutil
-import socket
 import subprocess
 import tarfile
 import tempfile
@@ -32,6 +31,7 @@ from urllib.parse import urljoin
 
 import requests
 import yaml
+from ports import free_port
 
 REGISTRY_BINARY = "docker-registry"
 INSTALL_HINT = (
@@ -62,11 +62,6 @@ def registry_binary() -> str:
     return path
 
 
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 def sha256_digest(data: bytes) -> str:

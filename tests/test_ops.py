@@ -10,7 +10,6 @@ import json
 import os
 import re
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -24,6 +23,7 @@ import requests
 import yaml
 from conftest import APP_ID, KeyPair
 from fake_github import FakeGitHub, signed_delivery
+from ports import free_port
 from prometheus_client.parser import text_string_to_metric_families
 from redis_server import RedisServerMissing, start_redis_server
 
@@ -41,10 +41,6 @@ SECRET = "ops-webhook-secret"
 MUTABLE_TAGS = {"latest", "main", "master", "dev", "develop", "edge", "nightly", "stable", "canary"}
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def command() -> list[str]:

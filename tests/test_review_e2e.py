@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -23,6 +22,7 @@ import pytest
 import requests
 from conftest import APP_ID, KeyPair
 from fake_github import FakeGitHub, check_payload, issue_comment_payload, signed_delivery
+from ports import free_port
 from review_helpers import human_reply, review_deps, wait_until
 
 from app.jobs import QueueSettings
@@ -41,10 +41,6 @@ MODEL = "pkg/model/components/etcdmanager/model.go"
 POLICY = ".github/image-review.yml"
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _gunicorn() -> str:
@@ -66,7 +62,7 @@ class Server:
 def server(tmp_path_factory: pytest.TempPathFactory, rsa_keys: KeyPair) -> Iterator[Server]:
     """gunicorn serving the real app, as `image-review serve` would start it."""
     data_dir = tmp_path_factory.mktemp("e2e-data")
-    port = _free_port()
+    port = free_port()
     env = {
         **os.environ,
         "GITHUB_APP_ID": str(APP_ID),
@@ -317,7 +313,7 @@ def test_image_review_serve_reviews_with_its_own_consumer(
     fake = fake_github
     pull = load_sample().at("octo-org/kops", 13201)
     push(fake, pull)
-    port = _free_port()
+    port = free_port()
     env = {
         **os.environ,
         "GITHUB_APP_ID": str(APP_ID),
