@@ -5,7 +5,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: test lint demo bench clean services
+.PHONY: test lint demo bench clean services selfcheck
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -20,7 +20,12 @@ lint: $(VENV)/.installed
 services:
 	scripts/install-test-services
 
-test: lint services
+# The project's own tree passes its own audit: no staging image in production, no expired exemption.
+selfcheck: $(VENV)/.installed
+	$(BIN)/image-review audit --fail-on-urgent > .selfcheck.txt || { cat .selfcheck.txt; exit 1; }
+	@head -n 1 .selfcheck.txt; rm -f .selfcheck.txt
+
+test: lint services selfcheck
 	$(BIN)/pytest
 
 demo: $(VENV)/.installed

@@ -13,6 +13,7 @@ from typing import IO
 from app.diffs import FileDiff, Hunk, Line
 from app.extract import extract_file
 from app.inputs import GitRepo, InputError
+from app.models import RefChange
 from app.policy import Exemption, Policy
 from app.policy.rules.exemptions import DIRECTIVE, parse_directive
 from app.prefilter import file_has_cue
@@ -102,11 +103,19 @@ def audit_tree(repo: GitRepo, rev: str, policy: Policy, today: date) -> AuditRep
         text = content.decode("utf-8", "replace")
         exemptions = list(_inline_exemptions(path, text, report, today))
         for ref in extract_file(as_added_file(path, text), classifier):
-            if ref.ref_class == "staging" and not ref.in_comment and not ref.partial:
+            if ref.ref_class == "staging" and not ref.in_comment and not ref.partial and _pulled(ref):
                 report.items.append(_staging_item(ref.path, ref.line, ref.reference, policy, exemptions, today))
     report.items += [_exemption_item(ex, ex.source, ex.line, today) for ex in policy.exemptions]
     report.items.sort(key=lambda i: (i.urgency, i.expires or date.max, i.path, i.line or 0))
     return report
+
+
+def _pulled(ref: RefChange) -> bool:
+    """A reference something pulls: tagged or pinned, or untagged where an image is expected.
+
+    An untagged name in a code string or in prose ("gcr.io/k8s-testimages") is a location, not a pull.
+    """
+    return ref.tag is not None or ref.digest is not None or ref.context not in ("code-literal", "text")
 
 
 def _inline_exemptions(path: str, text: str, report: AuditReport, today: date) -> Iterator[Exemption]:

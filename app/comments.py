@@ -97,6 +97,8 @@ def comment_start(path: str, text: str, needle: str) -> int | None:
     comment written in the file's syntax.
     """
     syntax = syntax_for(path)
+    # Only a real comment counts: not `"# image-review: ..."` inside a string, nor a "### heading:".
+    comment = line_comment_start(path, text)
     start = 0
     while True:
         at = text.find(needle, start)
@@ -104,8 +106,9 @@ def comment_start(path: str, text: str, needle: str) -> int | None:
             return None
         before = text[:at].rstrip()
         for opener in syntax.openers:
-            if before.endswith(opener):
-                return len(before) - len(opener)
+            opened = len(before) - len(opener)
+            if before.endswith(opener) and opened >= comment and (opened == 0 or before[opened - 1].isspace()):
+                return opened
         start = at + len(needle)
 
 

@@ -185,11 +185,20 @@ def _key_values(text: str, kind: FileKind) -> list[Candidate]:
         value = interpret(raw)
         if value is None or _overlaps(start, end, out):
             continue
-        accepted = weak_ok(value) if (is_image or key == "uses") else (
-            strong(value) or (value.partial and value.explicit_registry and image_context_key(key)))
+        if is_image and kind in CODE_KINDS:
+            # In code, `image: str` (an annotation) or `kind = "image"` is a word, not a reference.
+            accepted = _pinned_or_hosted(value)
+        elif is_image or key == "uses":
+            accepted = weak_ok(value)
+        else:
+            accepted = strong(value) or (value.partial and value.explicit_registry and image_context_key(key))
         if accepted:
             out.append(Candidate(start, start + len(raw), value, _kv_context(kind, key, m.group("op"), text)))
     return out
+
+
+def _pinned_or_hosted(v: Interpretation) -> bool:
+    return not v.partial and (v.tag is not None or v.digest is not None or v.explicit_registry or v.templated)
 
 
 def _literal_value(text: str, m: re.Match[str], start: int) -> bool:

@@ -323,6 +323,9 @@ def test_unknown_kind_needs_known_registry_and_tag() -> None:
         ("Chart.yaml", "version: 1.8.1"),
         ("pkg/d.go", '\tnormalized = strings.TrimPrefix(normalized, "registry.k8s.io/")'),
         ("docs/c.md", "Use `<image-name>:<tag>` as the argument."),
+        ("app/models.py", "    image: str"),
+        ("app/splits.py", "    parent_is_image: bool"),
+        ("app/splits.py", '    parent_is_image = "image" in parent.lower()'),
         ("build.sh", 'echo "built at 12:45:00"'),
     ],
 )
