@@ -5,6 +5,8 @@ from __future__ import annotations
 import posixpath
 from dataclasses import dataclass
 
+from app.filekinds import base_name
+
 HASH = "#"
 SLASHES = "//"
 BLOCK = "/*"
@@ -51,19 +53,13 @@ _BY_NAME: dict[str, CommentSyntax] = {
     **dict.fromkeys(("dockerfile", "containerfile", "makefile", "gnumakefile", "workspace", "build",
                      "procfile", "owners", ".gitignore", ".dockerignore", ".gitattributes"), _HASH),
 }
-# Template suffixes wrap another file type: k8s-1.18.yaml.template is YAML.
-_TEMPLATE_SUFFIXES = (".template", ".tmpl", ".tpl", ".in", ".j2", ".gotmpl")
 # JSON has no comments; its lines are never comment-only.
 _NONE = CommentSyntax(())
 
 
 def syntax_for(path: str) -> CommentSyntax:
     """The comment syntax of ``path``; unknown types accept every common opener."""
-    name = posixpath.basename(path).lower()
-    for suffix in _TEMPLATE_SUFFIXES:
-        if name.endswith(suffix) and len(name) > len(suffix):
-            name = name[: -len(suffix)]
-            break
+    name = base_name(path)
     if name in _BY_NAME or name.startswith(("dockerfile.", "makefile.")) or name.endswith(".dockerfile"):
         return _BY_NAME.get(name, _HASH)
     ext = posixpath.splitext(name)[1]

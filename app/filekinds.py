@@ -24,17 +24,22 @@ _BY_NAME: dict[str, FileKind] = {
     "dockerfile": "dockerfile", "containerfile": "dockerfile", "makefile": "makefile",
     "gnumakefile": "makefile", "workspace": "starlark", "build": "starlark", "tiltfile": "starlark",
 }
+# Template suffixes wrap another file type: k8s-1.18.yaml.template is YAML.
 _TEMPLATE_SUFFIXES = (".template", ".tmpl", ".tpl", ".j2", ".in", ".gotmpl")
 
+
+def base_name(path: str) -> str:
+    """The lower-case file name, without a template suffix."""
+    name = posixpath.basename(path).lower()
+    for suffix in _TEMPLATE_SUFFIXES:
+        if name.endswith(suffix) and len(name) > len(suffix):
+            return name[: -len(suffix)]
+    return name
 
 
 @lru_cache(maxsize=4096)
 def file_kind(path: str) -> FileKind:
-    name = posixpath.basename(path).lower()
-    for suffix in _TEMPLATE_SUFFIXES:
-        if name.endswith(suffix) and len(name) > len(suffix):
-            name = name[: -len(suffix)]
-            break
+    name = base_name(path)
     if name in _BY_NAME:
         return _BY_NAME[name]
     if name.startswith(("dockerfile.", "containerfile.")) or name.endswith((".dockerfile", "-dockerfile")):
