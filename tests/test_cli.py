@@ -206,3 +206,13 @@ def test_pre_commit_hook_and_action_run_the_check_command() -> None:
     assert action["runs"]["using"] == "composite"
     script = action["runs"]["steps"][-1]["run"]
     assert "check --git" in script and "--format github" in script
+
+
+def test_the_light_option_module_agrees_with_the_commands() -> None:
+    # app.cli_check repeats two facts so that building the parser imports nothing heavy.
+    from app import cli_check
+    from app.policy import POLICY_PATH
+    from app.report_check import FORMATTERS
+
+    assert cli_check.POLICY_PATH == POLICY_PATH
+    assert set(cli_check.FORMATS) == set(FORMATTERS)
