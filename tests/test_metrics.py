@@ -6,8 +6,6 @@ from __future__ import annotations
 import io
 import json
 import logging
-import threading
-from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -17,11 +15,12 @@ import requests
 from conftest import KeyPair
 from fake_github import pull_request_payload, signed_delivery
 from flask.testing import FlaskClient
+from memory_queue import MemoryQueue
 from prometheus_client.parser import text_string_to_metric_families
 
 from app import create_app, metrics
 from app.github import ApiCounter
-from app.jobs import JobCounts, ReviewJob
+from app.jobs import ReviewJob
 from app.logs import JsonFormatter, configure_logging
 from app.settings import Settings
 
@@ -30,42 +29,16 @@ pytestmark = pytest.mark.timeout(30)
 SECRET = "metrics-webhook-secret"
 
 
-class CountingQueue:
-    """The JobQueue protocol in memory, with totals like HueyJobQueue.counts()."""
-
-    def __init__(self) -> None:
-        self.jobs: list[ReviewJob] = []
-        self.seen: set[str] = set()
-        self.fail = False
-        self._lock = threading.Lock()
-
-    def accept(self, delivery_id: str, jobs: Sequence[ReviewJob]) -> bool:
-        with self._lock:
-            if delivery_id in self.seen:
-                return False
-            self.seen.add(delivery_id)
-            self.jobs.extend(jobs)
-            return True
-
-    def depth(self) -> int:
-        if self.fail:
-            raise ConnectionError("store unreachable")
-        return len(self.jobs)
-
-    def counts(self) -> JobCounts:
-        return JobCounts(enqueued=len(self.jobs), succeeded=3, given_up=1)
-
-
 Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]
 
 
 @pytest.fixture
-def queue() -> CountingQueue:
-    return CountingQueue()
+def queue() -> MemoryQueue:
+    return MemoryQueue()
 
 
 @pytest.fixture
-def client(rsa_keys: KeyPair, tmp_path: Path, queue: CountingQueue) -> FlaskClient:
+def client(rsa_keys: KeyPair, tmp_path: Path, queue: MemoryQueue) -> FlaskClient:
     settings = Settings(app_id=4242, private_key=rsa_keys.private_pem, webhook_secret=SECRET, data_dir=tmp_path)
     return create_app(settings, queue).test_client()
 
@@ -133,11 +106,8 @@ def test_unknown_events_do_not_grow_the_label_set(client: FlaskClient) -> None:
     assert not any(labels and ("event", "made-up-event-123") in labels for _, labels in after)
 
 
-def test_queue_unavailable_is_an_outcome(client: FlaskClient, queue: CountingQueue) -> None:
-    def broken(delivery_id: str, jobs: Sequence[ReviewJob]) -> bool:
-        raise ConnectionError("down")
-
-    queue.accept = broken  # type: ignore[method-assign]
+def test_queue_unavailable_is_an_outcome(client: FlaskClient, queue: MemoryQueue) -> None:
+    queue.fail_enqueue = True
     before = scrape(client)
     assert post(client, "pull_request", pull_request_payload()) == 503
     after = scrape(client)
@@ -148,7 +118,7 @@ def test_queue_unavailable_is_an_outcome(client: FlaskClient, queue: CountingQue
 # -- queue state at scrape time -------------------------------------------------------------------
 
 
-def test_queue_depth_and_job_totals_are_read_when_scraped(client: FlaskClient, queue: CountingQueue) -> None:
+def test_queue_depth_and_job_totals_are_read_when_scraped(client: FlaskClient, queue: MemoryQueue) -> None:
     assert value(scrape(client), "image_review_queue_depth") == 0
     post(client, "pull_request", pull_request_payload(number=1))
     post(client, "pull_request", pull_request_payload(number=2))
@@ -160,8 +130,8 @@ def test_queue_depth_and_job_totals_are_read_when_scraped(client: FlaskClient, q
     assert value(samples, "image_review_jobs_total", state="given_up") == 1
 
 
-def test_an_unreachable_queue_still_answers_the_scrape(client: FlaskClient, queue: CountingQueue) -> None:
-    queue.fail = True
+def test_an_unreachable_queue_still_answers_the_scrape(client: FlaskClient, queue: MemoryQueue) -> None:
+    queue.fail_depth = True
     samples = scrape(client)
     assert value(samples, "image_review_queue_up") == 0
     assert ("image_review_queue_depth", ()) not in samples
@@ -250,7 +220,7 @@ def test_job_wrapper_times_the_review_and_counts_findings_once_published(
 # -- the worker's own endpoint --------------------------------------------------------------------
 
 
-def test_worker_endpoint_serves_metrics_and_health(queue: CountingQueue) -> None:
+def test_worker_endpoint_serves_metrics_and_health(queue: MemoryQueue) -> None:
     port, stop = metrics.serve_http("127.0.0.1", 0, queue)
     try:
         base = f"http://127.0.0.1:{port}"
@@ -258,7 +228,7 @@ def test_worker_endpoint_serves_metrics_and_health(queue: CountingQueue) -> None
         assert response.status_code == 200
         assert value(parse(response.text), "image_review_queue_up") == 1
         assert requests.get(f"{base}/healthz", timeout=5).json() == {"status": "ok"}
-        queue.fail = True
+        queue.fail_depth = True
         assert requests.get(f"{base}/healthz", timeout=5).status_code == 503
         assert requests.get(f"{base}/nope", timeout=5).status_code == 404
     finally:

@@ -3,8 +3,7 @@ from __future__ import annotations
 import http.client
 import json
 import logging
-import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -23,6 +22,7 @@ from fake_github import (
 )
 from flask import Flask
 from flask.testing import FlaskClient
+from memory_queue import MemoryQueue
 
 from app import create_app
 from app.jobs import ReviewJob
@@ -31,32 +31,6 @@ from app.webhook import Delivery, route
 
 SECRET = "webhook-secret-for-tests"
 REPO = "octo-org/app"
-
-
-class MemoryQueue:
-    """The JobQueue protocol in memory, with switches to make it fail."""
-
-    def __init__(self) -> None:
-        self.jobs: list[ReviewJob] = []
-        self.seen: set[str] = set()
-        self.fail_enqueue = False
-        self.fail_depth = False
-        self._lock = threading.Lock()
-
-    def accept(self, delivery_id: str, jobs: Sequence[ReviewJob]) -> bool:
-        if self.fail_enqueue:
-            raise ConnectionError("queue store unreachable")
-        with self._lock:
-            if delivery_id in self.seen:
-                return False
-            self.seen.add(delivery_id)
-            self.jobs.extend(jobs)
-            return True
-
-    def depth(self) -> int:
-        if self.fail_depth:
-            raise ConnectionError("queue store unreachable")
-        return len(self.jobs)
 
 
 @pytest.fixture
