@@ -43,7 +43,7 @@ sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 from app_process import Apps, app_env, deliver, load_head, own_sample  # noqa: E402
 from conftest import ACCOUNT, APP_ID, INSTALLATION_ID, make_key_pair  # noqa: E402
 from fake_github import FakeGitHub  # noqa: E402
-from redis_server import RedisServerMissing, start_redis_server  # noqa: E402
+from redis_server import optional_redis_url  # noqa: E402
 
 from app.sample_pr import SamplePull  # noqa: E402
 
@@ -168,7 +168,8 @@ def main(argv: list[str] | None = None) -> int:
         for name, layout, backend, start in configurations:
             directory = root / name.split()[0]
             directory.mkdir()
-            with fake_github(keys.public_pem) as fake, Apps(directory) as apps, _redis(backend, directory) as url:
+            redis = optional_redis_url(backend == "redis", directory / "redis")
+            with fake_github(keys.public_pem) as fake, Apps(directory) as apps, redis as url:
                 if backend and url is None:
                     print("redis-server not installed: the Redis queue is not measured")
                     continue
@@ -190,22 +191,6 @@ def main(argv: list[str] | None = None) -> int:
     if len(results) == 2:
         print(f"Redis with two workers / embedded: {results[1].per_second / results[0].per_second:.2f}x")
     return 0
-
-
-@contextmanager
-def _redis(backend: str | None, directory: Path) -> Iterator[str | None]:
-    if backend != "redis":
-        yield None
-        return
-    try:
-        server = start_redis_server(directory / "redis")
-    except RedisServerMissing:
-        yield None
-        return
-    try:
-        yield server.url
-    finally:
-        server.stop()
 
 
 if __name__ == "__main__":

@@ -42,6 +42,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 
 from ports import free_port  # noqa: E402
+from redis_server import optional_redis_url  # noqa: E402
 
 SECRET = "bench-webhook-secret"
 TARGET = 0.8
@@ -229,7 +230,7 @@ def main(argv: list[str] | None = None) -> int:
         bare_url = stack.enter_context(gunicorn("webhook_ingest:bare_app()", env, args.workers, chdir=here))
         endpoints = [("bare Flask (signature only)", bare_url, "bare")]
         for queue in [q.strip() for q in args.queues.split(",") if q.strip()]:
-            redis_url = stack.enter_context(_redis(queue == "redis", Path(tmp)))
+            redis_url = stack.enter_context(optional_redis_url(queue == "redis", Path(tmp) / "redis"))
             if queue == "redis" and redis_url is None:
                 print("redis-server not installed: the Redis queue is not measured")
                 continue
@@ -263,24 +264,6 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{f.name:34} {f.per_second:8.0f} {f.p50_ms:8.1f} {f.p99_ms:8.1f} {ratio:6.2f}  {f.statuses}{verdict}")
     print(f"target: at least {TARGET} of the bare endpoint's throughput: {'OK' if ok else 'not met'}")
     return 0 if ok else 1
-
-
-@contextmanager
-def _redis(wanted: bool, data_dir: Path) -> Iterator[str | None]:
-    if not wanted:
-        yield None
-        return
-    from redis_server import RedisServerMissing, start_redis_server
-
-    try:
-        server = start_redis_server(data_dir / "redis")
-    except RedisServerMissing:
-        yield None
-        return
-    try:
-        yield server.url
-    finally:
-        server.stop()
 
 
 if __name__ == "__main__":

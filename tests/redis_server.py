@@ -124,3 +124,20 @@ def running_redis_server(directory: Path) -> Iterator[RedisServer]:
         yield server
     finally:
         server.stop()
+
+
+@contextmanager
+def optional_redis_url(wanted: bool, directory: Path) -> Iterator[str | None]:
+    """A running redis-server's URL when wanted and installed, else None (benchmarks then skip it)."""
+    if not wanted:
+        yield None
+        return
+    try:
+        server = start_redis_server(directory)
+    except RedisServerMissing:
+        yield None
+        return
+    try:
+        yield server.url
+    finally:
+        server.stop()
