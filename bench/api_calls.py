@@ -2,7 +2,7 @@
 
     python bench/api_calls.py
 
-Reviews run in-process (``app.review.review_pull_request``) against the fake GitHub on loopback,
+Reviews run in-process (``app.service.review.review_pull_request``) against the fake GitHub on loopback,
 with the installation token already cached, as in a running App. Cases:
 
 1. a pull request without image changes (opened): at most 3 requests (DESIGN.md's budget:
@@ -26,14 +26,14 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 
 from conftest import make_key_pair  # noqa: E402
-from fake_github import FakeGitHub  # noqa: E402
 from review_helpers import review_deps  # noqa: E402
 
-from app.diffs import parse_diff  # noqa: E402
-from app.extract import extract  # noqa: E402
-from app.jobs import ReviewJob  # noqa: E402
-from app.review import review_pull_request  # noqa: E402
-from app.sample_pr import STAGING_IMAGE, SamplePull, load_sample  # noqa: E402
+from app.core.diffs import parse_diff  # noqa: E402
+from app.core.extract import extract  # noqa: E402
+from app.jobs.model import ReviewJob  # noqa: E402
+from app.service.review import review_pull_request  # noqa: E402
+from app.testing.fake_github import FakeGitHub  # noqa: E402
+from app.testing.sample_pr import STAGING_IMAGE, SamplePull, load_sample  # noqa: E402
 
 APP_ID = 4242
 INSTALLATION_ID = 1

@@ -17,9 +17,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from app.models import RefChange
-from app.references import try_parse
-from app.scan import scan_diff
+from app.analysis.scan import scan_diff
+from app.core.models import RefChange
+from app.core.references import try_parse
 
 OPTIONAL_FLAGS = ("templated", "partial", "repository_only", "in_comment")
 DEFAULT_CORPUS = Path(__file__).resolve().parents[2] / "shared" / "corpus"

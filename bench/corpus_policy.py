@@ -21,8 +21,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from app.analyze import AnalysisContext, ChangeSet, analyze
-from app.diffs import parse_diff, parse_mbox
+from app.analysis.analyze import AnalysisContext, ChangeSet, analyze
+from app.core.diffs import parse_diff, parse_mbox
 
 DEFAULT_CORPUS = Path(__file__).resolve().parents[2] / "shared" / "corpus"
 

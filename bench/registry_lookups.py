@@ -47,13 +47,13 @@ from registry_server import (  # noqa: E402
     start_registry,
 )
 
-from app.analyze import AnalysisContext, ChangeSet, analyze  # noqa: E402
-from app.diffs import parse_diff  # noqa: E402
-from app.models import Analysis  # noqa: E402
+from app.analysis.analyze import AnalysisContext, ChangeSet, analyze  # noqa: E402
+from app.core.diffs import parse_diff  # noqa: E402
+from app.core.models import Analysis  # noqa: E402
+from app.core.references import ImageRef  # noqa: E402
 from app.policy import Policy, load_policy  # noqa: E402
-from app.promotion import IMAGES_YAML_PATH, PromoterManifestSource  # noqa: E402
-from app.references import ImageRef  # noqa: E402
-from app.registry import RegistryClient, RegistryConfig, Resolution  # noqa: E402
+from app.registry.client import RegistryClient, RegistryConfig, Resolution  # noqa: E402
+from app.registry.promotion import IMAGES_YAML_PATH, PromoterManifestSource  # noqa: E402
 
 LOOPBACK = frozenset({"127.0.0.1:*"})
 STAGING_TAG = "v3.0.20220428"

@@ -42,10 +42,10 @@ sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 
 from app_process import Apps, app_env, deliver, load_head, own_sample  # noqa: E402
 from conftest import ACCOUNT, APP_ID, INSTALLATION_ID, make_key_pair  # noqa: E402
-from fake_github import FakeGitHub  # noqa: E402
 from redis_server import optional_redis_url  # noqa: E402
 
-from app.sample_pr import SamplePull  # noqa: E402
+from app.testing.fake_github import FakeGitHub  # noqa: E402
+from app.testing.sample_pr import SamplePull  # noqa: E402
 
 TIMEOUT = 300.0  # seconds a configuration may take before the bench gives up on it
 

@@ -5,7 +5,7 @@
 Servers in one run, all under gunicorn with the same settings, on loopback:
 
 * a bare Flask endpoint that only checks the signature and answers 202 (the floor);
-* the App as deployed: ``app:create_app()`` (signature check, JSON, delivery dedupe, routing, and
+* the App as deployed: ``app.service.factory:create_app()`` (signature check, JSON, delivery dedupe, routing, and
   the durable enqueue), once per queue: SQLite in a temporary data dir (the embedded default) and
   Redis (a redis-server started here; skipped when none is installed).
 
@@ -116,7 +116,7 @@ def gunicorn(app: str, env: dict[str, str], workers: int, *, chdir: Path = ROOT)
 
 
 def deliveries(count: int, tag: str) -> list[tuple[bytes, dict[str, str]]]:
-    from fake_github import pull_request_payload, signed_delivery
+    from app.testing.fake_github import pull_request_payload, signed_delivery
 
     out = []
     filler = "Updates the etcd-manager image and regenerates the expected output. " * 60
@@ -237,7 +237,7 @@ def main(argv: list[str] | None = None) -> int:
             env = {**base_env, "IMAGE_REVIEW_DATA_DIR": str(Path(tmp) / queue)}
             if redis_url:
                 env["REDIS_URL"] = redis_url
-            url = stack.enter_context(gunicorn("app:create_app()", env, args.workers))
+            url = stack.enter_context(gunicorn("app.service.factory:create_app()", env, args.workers))
             endpoints.append((f"image-review ({'Redis' if redis_url else 'SQLite'} queue)", url, queue))
         parts: dict[str, list[Figures]] = {name: [] for name, _, _ in endpoints}
         for name, url, tag in endpoints:

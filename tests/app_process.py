@@ -22,11 +22,11 @@ from pathlib import Path
 from typing import Any
 
 import requests
-from fake_github import FakeGitHub, signed_delivery
 from ports import free_port
 
-from app.sample_pr import SamplePull, load_sample
-from app.summary import SUMMARY_MARKER
+from app.report.summary import SUMMARY_MARKER
+from app.testing.fake_github import FakeGitHub, signed_delivery
+from app.testing.sample_pr import SamplePull, load_sample
 
 ROOT = Path(__file__).resolve().parents[1]
 SECRET = "app-process-webhook-secret"

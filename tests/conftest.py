@@ -10,7 +10,8 @@ from typing import Any
 import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
-from fake_github import FakeGitHub, serve_wsgi
+
+from app.testing.fake_github import FakeGitHub, serve_wsgi
 
 APP_ID = 4242
 INSTALLATION_ID = 1

@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Sequence
 
-from app.jobs import JobCounts, ReviewJob
+from app.jobs.model import JobCounts, ReviewJob
 
 
 class MemoryQueue:

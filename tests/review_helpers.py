@@ -13,15 +13,15 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from app.analyze import AnalysisContext, ChangeSet, analyze
-from app.github import ClientOptions, GitHubApp, RetryPolicy
-from app.models import Analysis
-from app.pacing import PaceSettings
-from app.promotion import PromoterManifestSource
-from app.publish import PublishOptions
-from app.registry import RegistryClient
-from app.review import ReviewDeps, ReviewOptions
-from app.review_memory import LocalMemory, ReviewMemory
+from app.analysis.analyze import AnalysisContext, ChangeSet, analyze
+from app.core.models import Analysis
+from app.github.client import ClientOptions, GitHubApp, RetryPolicy
+from app.github.memory import LocalMemory, ReviewMemory
+from app.github.pacing import PaceSettings
+from app.github.publish import PublishOptions
+from app.registry.client import RegistryClient
+from app.registry.promotion import PromoterManifestSource
+from app.service.review import ReviewDeps, ReviewOptions
 
 FAST_CLIENT = ClientOptions(
     retry=RetryPolicy(max_attempts=3, max_elapsed=5.0, backoff_factor=0.01, sleep=lambda _s: None),

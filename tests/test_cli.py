@@ -209,10 +209,10 @@ def test_pre_commit_hook_and_action_run_the_check_command() -> None:
 
 
 def test_the_light_option_module_agrees_with_the_commands() -> None:
-    # app.cli_check repeats two facts so that building the parser imports nothing heavy.
-    from app import cli_check
+    # app.cli.options repeats two facts so that building the parser imports nothing heavy.
+    from app.cli import options as cli_check
     from app.policy import POLICY_PATH
-    from app.report_check import FORMATTERS
+    from app.report.check_formats import FORMATTERS
 
     assert cli_check.POLICY_PATH == POLICY_PATH
     assert set(cli_check.FORMATS) == set(FORMATTERS)

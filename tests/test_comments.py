@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from app.comments import comment_start, line_comment_start
+from app.core.comment_syntax import comment_start, line_comment_start
 
 NEEDLE = "image-review:"
 

@@ -18,8 +18,8 @@ from pathlib import Path
 import pytest
 from redis_server import RedisServer, RedisServerMissing, start_redis_server
 
-from app.jobs import QueueSettings, ReviewJob
-from app.queue_huey import KIND_JOB, build_queue
+from app.jobs.huey_queue import KIND_JOB, build_queue
+from app.jobs.model import QueueSettings, ReviewJob
 
 pytestmark = pytest.mark.timeout(30)
 
@@ -60,7 +60,7 @@ def marking_handler(out: Path) -> Callable[[ReviewJob], None]:
 
 
 def worker_main(argv: list[str]) -> None:
-    from app.worker import run_worker
+    from app.jobs.consumer import run_worker
 
     out, data_dir, url = Path(argv[0]), Path(argv[1]), argv[2]
     settings = crash_settings(data_dir, None if url == "-" else url)

@@ -20,12 +20,12 @@ from pathlib import Path
 import pytest
 from app_process import Apps, app_env, check_runs, deliver, inline_markers, load_head, own_sample, summaries, wait_until
 from conftest import APP_ID, KeyPair
-from fake_github import FakeGitHub, Fault
 from redis_server import RedisServer, RedisServerMissing, start_redis_server
 
-from app.jobs import QueueSettings
-from app.queue_huey import build_queue
-from app.sample_pr import SamplePull
+from app.jobs.huey_queue import build_queue
+from app.jobs.model import QueueSettings
+from app.testing.fake_github import FakeGitHub, Fault
+from app.testing.sample_pr import SamplePull
 
 pytestmark = pytest.mark.timeout(120)
 

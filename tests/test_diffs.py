@@ -1,4 +1,4 @@
-"""Tests for app.diffs: git and plain unified diffs, prefilters, format-patch mailboxes."""
+"""Tests for app.core.diffs: git and plain unified diffs, prefilters, format-patch mailboxes."""
 
 from __future__ import annotations
 
@@ -12,8 +12,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from app import diffs
-from app.diffs import (
+from app.core import diffs
+from app.core.diffs import (
     Commit,
     DiffError,
     FileDiff,

@@ -8,11 +8,11 @@ from pathlib import Path
 import pytest
 from gitrepo import commit, init_repo
 
-from app.diffs import parse_diff
-from app.extract import extract
-from app.inputs import from_git
-from app.models import RefChange
-from app.scan import scan_change
+from app.analysis.scan import scan_change
+from app.core.diffs import parse_diff
+from app.core.extract import extract
+from app.core.models import RefChange
+from app.local.inputs import from_git
 
 
 def make_diff(path: str, old: str, new: str) -> bytes:

@@ -30,12 +30,12 @@ from app_process import (
     wait_until,
 )
 from conftest import APP_ID, KeyPair
-from fake_github import FakeGitHub, Fault
 
-from app.jobs import QueueSettings
-from app.publish import DEFAULT_LABEL
-from app.queue_huey import KIND_JOB, build_queue
-from app.sample_pr import RELEASE_IMAGE, STAGING_IMAGE, SamplePull
+from app.github.publish import DEFAULT_LABEL
+from app.jobs.huey_queue import KIND_JOB, build_queue
+from app.jobs.model import QueueSettings
+from app.testing.fake_github import FakeGitHub, Fault
+from app.testing.sample_pr import RELEASE_IMAGE, STAGING_IMAGE, SamplePull
 
 pytestmark = pytest.mark.timeout(150)
 

@@ -9,13 +9,13 @@ from collections.abc import Iterator
 
 import pytest
 from conftest import APP_ID, INSTALLATION_ID, KeyPair
-from fake_github import CommitData, FakeGitHub, FileChange, PullData
 from review_helpers import FAST_CLIENT
 
-from app.fetch import FetchLimits, PullFetcher, PullInfo, fetch_changes
-from app.github import GitHubApp, InstallationClient
-from app.inline_comments import commentable_lines
-from app.sample_pr import load_sample
+from app.github.client import GitHubApp, InstallationClient
+from app.github.fetch import FetchLimits, PullFetcher, PullInfo, fetch_changes
+from app.report.inline_comments import commentable_lines
+from app.testing.fake_github import CommitData, FakeGitHub, FileChange, PullData
+from app.testing.sample_pr import load_sample
 
 pytestmark = pytest.mark.timeout(30)
 

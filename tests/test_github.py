@@ -12,11 +12,10 @@ import jwt
 import pytest
 import requests
 from conftest import ACCOUNT, APP_ID, INSTALLATION_ID, KeyPair, make_key_pair
-from fake_github import LINE_MUST_BE_IN_DIFF, FakeGitHub, Fault, PullData
 from github.GithubException import GithubException
 from github.PullRequest import ReviewComment
 
-from app.github import (
+from app.github.client import (
     ApiCounter,
     AppAuth,
     AppAuthError,
@@ -30,6 +29,7 @@ from app.github import (
     RetryPolicy,
     not_repeatable,
 )
+from app.testing.fake_github import LINE_MUST_BE_IN_DIFF, FakeGitHub, Fault, PullData
 
 REPO = f"{ACCOUNT}/app"
 POLICY_PATH = ".github/image-review.yml"

@@ -15,9 +15,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from redis_server import RedisServer, RedisServerMissing, start_redis_server
 
-from app import queue_huey
-from app.jobs import JobCounts, JobSuperseded, QueueSettings, ReviewJob, WorkerLost
-from app.queue_huey import (
+from app.jobs import huey_queue as queue_huey
+from app.jobs.consumer import PeriodicHook, start_embedded_consumer
+from app.jobs.huey_queue import (
     KIND_JOB,
     HeadRecord,
     HueyJobQueue,
@@ -33,7 +33,7 @@ from app.queue_huey import (
     let_go,
     park,
 )
-from app.worker import PeriodicHook, start_embedded_consumer
+from app.jobs.model import JobCounts, JobSuperseded, QueueSettings, ReviewJob, WorkerLost
 
 pytestmark = pytest.mark.timeout(30)
 

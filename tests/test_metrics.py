@@ -13,16 +13,17 @@ from typing import Any
 import pytest
 import requests
 from conftest import KeyPair
-from fake_github import pull_request_payload, signed_delivery
 from flask.testing import FlaskClient
 from memory_queue import MemoryQueue
 from prometheus_client.parser import text_string_to_metric_families
 
-from app import create_app, metrics
-from app.github import ApiCounter
-from app.jobs import ReviewJob
-from app.logs import JsonFormatter, configure_logging
-from app.settings import Settings
+from app.github.client import ApiCounter
+from app.jobs.model import ReviewJob
+from app.service import metrics
+from app.service.factory import create_app
+from app.service.logs import JsonFormatter, configure_logging
+from app.service.settings import Settings
+from app.testing.fake_github import pull_request_payload, signed_delivery
 
 pytestmark = pytest.mark.timeout(30)
 
@@ -182,8 +183,8 @@ class FakeAnalysis:
 def test_job_wrapper_times_the_review_and_counts_findings_once_published(
     monkeypatch: pytest.MonkeyPatch, client: FlaskClient, rsa_keys: KeyPair, tmp_path: Path
 ) -> None:
-    import app.review
-    from app.runtime import build_runtime
+    import app.service.review
+    from app.service.runtime import build_runtime
 
     settings = Settings(app_id=4242, private_key=rsa_keys.private_pem, webhook_secret=SECRET, data_dir=tmp_path)
     probe = FakeFinding("IR099", "probe", "notice")
@@ -197,7 +198,7 @@ def test_job_wrapper_times_the_review_and_counts_findings_once_published(
             raise RuntimeError("GitHub is down")
         return object()
 
-    monkeypatch.setattr(app.review, "review_pull_request", fake_review)
+    monkeypatch.setattr(app.service.review, "review_pull_request", fake_review)
     job = ReviewJob(
         installation_id=1, repo="o/r", pr_number=3, head_sha="good", delivery_id="d-9", event="pull_request.opened"
     )

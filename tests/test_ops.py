@@ -22,17 +22,17 @@ import pytest
 import requests
 import yaml
 from conftest import APP_ID, KeyPair
-from fake_github import FakeGitHub, signed_delivery
 from ports import free_port
 from prometheus_client.parser import text_string_to_metric_families
 from redis_server import RedisServerMissing, start_redis_server
 
-from app.github import AppAuth, RetryPolicy
-from app.jobs import QueueSettings
-from app.queue_huey import build_queue
-from app.redeliver import LocalMemory, RedeliveryOptions, StoreMemory, _next_path, redeliver_failed
-from app.sample_pr import load_sample
-from app.settings import Settings
+from app.github.client import AppAuth, RetryPolicy
+from app.github.redeliver import LocalMemory, RedeliveryOptions, StoreMemory, _next_path, redeliver_failed
+from app.jobs.huey_queue import build_queue
+from app.jobs.model import QueueSettings
+from app.service.settings import Settings
+from app.testing.fake_github import FakeGitHub, signed_delivery
+from app.testing.sample_pr import load_sample
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -197,7 +197,7 @@ def test_serve_receives_reviews_and_reports(
     errors = json_lines(server.lines("stderr"))
     queued = [e for e in errors if e.get("delivery_id") == delivery.delivery_id and "queued" in e["message"]]
     assert queued and queued[0]["repo"] == pull.repo and queued[0]["pr"] == pull.number
-    [job] = [e for e in errors if e["logger"] == "app.runtime" and e.get("outcome") == "reviewed"]
+    [job] = [e for e in errors if e["logger"] == "app.service.runtime" and e.get("outcome") == "reviewed"]
     assert job["delivery_id"] == delivery.delivery_id
     assert job["head_sha"] == pull.head_sha
     assert isinstance(job["duration_ms"], int)
@@ -569,7 +569,7 @@ def test_app_manifest_asks_for_the_needed_permissions_and_events() -> None:
 def test_one_embedded_consumer_per_data_dir_with_takeover(
     tmp_path: Path, rsa_keys: KeyPair, fake_github: FakeGitHub
 ) -> None:
-    from app.runtime import EmbeddedConsumer
+    from app.service.runtime import EmbeddedConsumer
 
     settings = Settings(
         app_id=APP_ID,
@@ -595,7 +595,7 @@ def test_one_embedded_consumer_per_data_dir_with_takeover(
 
 
 def test_no_consumer_in_serve_with_redis(tmp_path: Path, rsa_keys: KeyPair) -> None:
-    from app import CONSUMER_KEY, create_app
+    from app.service.factory import CONSUMER_KEY, create_app
 
     settings = Settings(
         app_id=APP_ID,

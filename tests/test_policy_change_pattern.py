@@ -9,8 +9,8 @@ try:
 except ImportError:  # tests/ is not a package: pytest puts it on sys.path
     from test_policy_scenario import run
 
-from app.diffs import FileDiff
-from app.models import CommitSummary
+from app.core.diffs import FileDiff
+from app.core.models import CommitSummary
 from app.policy import CommitInput, EvalContext, default_policy, evaluate
 from app.policy.rules.change_pattern import verdict_of
 

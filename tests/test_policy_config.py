@@ -7,11 +7,11 @@ from datetime import date
 
 import pytest
 
-from app.classify import default_policy_data
+from app.core.classify import default_policy_data
 from app.policy import PolicyError, default_policy, load_policy, parse_policy_strict
+from app.policy.catalog import ALL_RULES, BY_CODE
 from app.policy.config import DEFAULTS_SOURCE, RuleConfig
 from app.policy.mappings import Mappings, mappings_from_staging_map
-from app.policy.registry import ALL_RULES, BY_CODE
 
 
 def issues_of(text: str) -> list[tuple[str, int | None, str]]:

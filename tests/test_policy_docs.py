@@ -13,7 +13,7 @@ except ImportError:  # tests/ is not a package: pytest puts it on sys.path
     from test_policy_scenario import run
 
 from app.policy import ALL_RULES, RuleMeta
-from app.sarif import help_uri
+from app.report.sarif import help_uri
 
 DOC = Path(__file__).resolve().parents[1] / "docs" / "rules.md"
 EXAMPLE_RE = re.compile(r"```diff\n# example: (IR\d{3}) (bad|good)\n(.*?)```", re.S)

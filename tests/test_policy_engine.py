@@ -9,7 +9,7 @@ try:
 except ImportError:  # tests/ is not a package: pytest puts it on sys.path
     from test_policy_scenario import parse_scenario, run
 
-from app.models import Analysis, RefChange
+from app.core.models import Analysis, RefChange
 from app.policy import (
     ALL_RULES,
     Approval,
@@ -21,7 +21,7 @@ from app.policy import (
     load_policy,
     rules_meta,
 )
-from app.policy.registry import BY_NAME
+from app.policy.catalog import BY_NAME
 
 CRITICAL = '# policy: {critical_images: {"etcd-manager*": ["@kubernetes/etcd-owners", "hakman"]}}\n'
 BUMP = """# file: pkg/model/components/etcdmanager/model.go

@@ -57,7 +57,7 @@ def test_inline_markdown_comment() -> None:
 
 
 def test_comment_syntax_by_file_type() -> None:
-    from app.comments import is_comment_only, is_neutral
+    from app.core.comment_syntax import is_comment_only, is_neutral
 
     assert is_comment_only("a.yaml", "  # note")
     assert is_comment_only("a.go", "\t// note") and is_comment_only("a.go", " * doc")

@@ -9,13 +9,13 @@ from dataclasses import replace
 import pytest
 from test_policy_scenario import TableRegistry, parse_scenario, run
 
-from app.evidence import gather
-from app.models import Finding
+from app.core.models import Finding
 from app.policy import BY_CODE, Evaluation, load_policy
 from app.policy.mappings import promoter_project
 from app.policy.policy_diff import diff_policies
-from app.promotion import IMAGES_YAML_PATH, PromoterManifestSource
-from app.registry import host_matches
+from app.registry.client import host_matches
+from app.registry.promotion import IMAGES_YAML_PATH, PromoterManifestSource
+from app.registry.verify import gather
 
 STAGING = "gcr.io/k8s-staging-etcdadm/etcd-manager:v3.0.20220428"
 RELEASE = "registry.k8s.io/etcdadm/etcd-manager:v3.0.20220428"

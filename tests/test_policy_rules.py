@@ -9,7 +9,7 @@ try:
 except ImportError:  # tests/ is not a package: pytest puts it on sys.path
     from test_policy_scenario import parse_scenario, run
 
-from app.models import RefChange
+from app.core.models import RefChange
 from app.policy import EvalContext, default_policy, evaluate, load_policy
 
 

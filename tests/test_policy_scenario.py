@@ -16,7 +16,7 @@ A scenario is text: ``# key: value`` headers, then diff lines (``+added``, ``-re
     # registry: REF missing           ... and REF does not exist (any reference not listed: missing)
     # registry: HOST unreachable      ... and HOST cannot be asked
 
-With ``# registry:`` headers the evidence is gathered by the product's own ``app.evidence.gather``
+With ``# registry:`` headers the evidence is gathered by the product's own ``app.registry.verify.gather``
 from a table-driven resolver (no network); without them verification is off.
 
 References are found by a deliberately small extractor (``image:`` values, Dockerfile ``FROM``,
@@ -32,10 +32,10 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date
 
-from app.diffs import FileDiff, Hunk, Line
-from app.evidence import gather
-from app.models import RefChange, Side
-from app.netrefs import net_references
+from app.core.diffs import FileDiff, Hunk, Line
+from app.core.models import RefChange, Side
+from app.core.netrefs import net_references
+from app.core.references import ImageRef, parse, try_parse
 from app.policy import (
     Approval,
     CommitInput,
@@ -47,8 +47,8 @@ from app.policy import (
 )
 from app.policy.config import POLICY_PATH
 from app.policy.context import IssueState
-from app.references import ImageRef, parse, try_parse
-from app.registry import Resolution
+from app.registry.client import Resolution
+from app.registry.verify import gather
 
 DEFAULT_TODAY = date(2026, 1, 15)
 HEAD = "head0000"

@@ -12,7 +12,9 @@ import pytest
 import yaml
 from registry_server import Pusher, RegistryServer, RegistryUnavailable, make_image, start_registry
 
-from app.promotion import (
+from app.core.references import ImageRef, parse
+from app.registry.client import RegistryClient, RegistryConfig
+from app.registry.promotion import (
     IMAGES_YAML_PATH,
     ManifestFormatError,
     PromoterManifestSource,
@@ -21,8 +23,6 @@ from app.promotion import (
     check_release_tag,
     parse_images_yaml,
 )
-from app.references import ImageRef, parse
-from app.registry import RegistryClient, RegistryConfig
 
 pytestmark = pytest.mark.timeout(30)
 

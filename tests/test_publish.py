@@ -10,19 +10,19 @@ from typing import Any
 
 import pytest
 from conftest import APP_ID, INSTALLATION_ID, KeyPair
-from fake_github import FakeGitHub
 from review_helpers import FAST_CLIENT, human_reply
 
-from app.diffs import FileDiff, parse_diff
-from app.github import GitHubApp, InstallationClient
-from app.inline_comments import commentable_lines, inline_body, plan_inline
-from app.jobs import JobSuperseded, ReviewJob
-from app.models import Analysis, Finding
-from app.pacing import PaceSettings, WritePacer
-from app.publish import DEFAULT_LABEL, LabelConfig, Publisher, PublishOptions, PublishResult, PullTarget, decide
-from app.review import ReviewDeps, ReviewOptions, mark_failed
-from app.review_memory import LocalMemory, PullMemory, SqliteMemory
-from app.summary import SUMMARY_MARKER, ReviewFacts
+from app.core.diffs import FileDiff, parse_diff
+from app.core.models import Analysis, Finding
+from app.github.client import GitHubApp, InstallationClient
+from app.github.memory import LocalMemory, PullMemory, SqliteMemory
+from app.github.pacing import PaceSettings, WritePacer
+from app.github.publish import DEFAULT_LABEL, LabelConfig, Publisher, PublishOptions, PublishResult, PullTarget, decide
+from app.jobs.model import JobSuperseded, ReviewJob
+from app.report.inline_comments import commentable_lines, inline_body, plan_inline
+from app.report.summary import SUMMARY_MARKER, ReviewFacts
+from app.service.review import ReviewDeps, ReviewOptions, mark_failed
+from app.testing.fake_github import FakeGitHub
 
 pytestmark = pytest.mark.timeout(60)
 

@@ -6,8 +6,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from app.classify import Classifier, default_classifier
-from app.references import ImageRef, ReferenceError, parse
+from app.core.classify import Classifier, default_classifier
+from app.core.references import ImageRef, ReferenceError, parse
 
 SHA = "sha256:" + "0123456789abcdef" * 4
 

@@ -27,8 +27,8 @@ from registry_server import (
 )
 from werkzeug.wrappers import Request, Response
 
-from app.references import ImageRef, parse
-from app.registry import (
+from app.core.references import ImageRef, parse
+from app.registry.client import (
     ACCEPT_MANIFESTS,
     CredentialError,
     Credentials,
@@ -632,7 +632,7 @@ def test_bearer_flow_reads_access_token(fake: tuple[FakeRegistry, ThreadedApp]) 
 
 
 def test_plain_http_token_realm_refused_for_https_hosts() -> None:
-    from app.registry import Authenticator, LookupFailed, _Transport
+    from app.registry.client import Authenticator, LookupFailed, _Transport
 
     config = RegistryConfig()
     auth = Authenticator(config, _Transport(config), time.monotonic)

@@ -13,18 +13,18 @@ from typing import Any
 
 import pytest
 from conftest import APP_ID, KeyPair
-from fake_github import FakeGitHub
 from registry_server import Pusher, RegistryServer, RegistryUnavailable, make_image, start_registry
 from review_helpers import review_deps
 from test_review_e2e import Server, annotations, inline, server, wait_for_run  # noqa: F401 (server: a fixture)
 
-from app.jobs import QueueSettings
-from app.promotion import IMAGES_YAML_PATH, PromoterManifestSource
-from app.queue_huey import build_queue
-from app.registry import RegistryClient, RegistryConfig
-from app.review import give_up_hook, job_handler
-from app.summary import SUMMARY_MARKER
-from app.worker import start_embedded_consumer
+from app.jobs.consumer import start_embedded_consumer
+from app.jobs.huey_queue import build_queue
+from app.jobs.model import QueueSettings
+from app.registry.client import RegistryClient, RegistryConfig
+from app.registry.promotion import IMAGES_YAML_PATH, PromoterManifestSource
+from app.report.summary import SUMMARY_MARKER
+from app.service.review import give_up_hook, job_handler
+from app.testing.fake_github import FakeGitHub
 
 pytestmark = pytest.mark.timeout(60)
 

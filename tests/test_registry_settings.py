@@ -7,9 +7,9 @@ from pathlib import Path
 import pytest
 from conftest import KeyPair
 
-from app.registry import RegistryClient, env_var_for_host
-from app.review import ReviewDeps
-from app.settings import RegistrySettings, Settings, SettingsError
+from app.registry.client import RegistryClient, env_var_for_host
+from app.service.review import ReviewDeps
+from app.service.settings import RegistrySettings, Settings, SettingsError
 
 
 def env_for(keys: KeyPair, **extra: str) -> dict[str, str]:

@@ -13,19 +13,19 @@ from typing import Any
 
 import pytest
 from conftest import APP_ID, INSTALLATION_ID, KeyPair
-from fake_github import FakeGitHub, Fault
 from review_helpers import review_deps, wait_until
 
-from app.analyze import AnalysisContext, ChangeSet
-from app.github import RetriesExhausted
-from app.jobs import QueueSettings, ReviewJob
-from app.models import Analysis
-from app.queue_huey import build_queue
-from app.review import ReviewDeps, give_up_hook, job_handler, review_pull_request, web_url
-from app.review_memory import LocalMemory
-from app.sample_pr import RELEASE_IMAGE, SamplePull, load_sample
-from app.sandbox import run_sandbox, source_fake_factory
-from app.worker import start_embedded_consumer
+from app.analysis.analyze import AnalysisContext, ChangeSet
+from app.core.models import Analysis
+from app.github.client import RetriesExhausted
+from app.github.memory import LocalMemory
+from app.jobs.consumer import start_embedded_consumer
+from app.jobs.huey_queue import build_queue
+from app.jobs.model import QueueSettings, ReviewJob
+from app.service.review import ReviewDeps, give_up_hook, job_handler, review_pull_request, web_url
+from app.testing.fake_github import FakeGitHub, Fault
+from app.testing.sample_pr import RELEASE_IMAGE, SamplePull, load_sample
+from app.testing.sandbox import run_sandbox, source_fake_factory
 
 pytestmark = pytest.mark.timeout(60)
 

@@ -1,7 +1,7 @@
 """End to end through real HTTP: signed webhook → the web app under gunicorn → the durable queue
 (SQLite in the data dir) → a worker running the review → PyGithub → the fake GitHub.
 
-gunicorn serves ``app:create_app()`` exactly as in production (settings from the environment);
+gunicorn serves ``app.service.factory:create_app()`` exactly as in production (settings from the environment);
 the web process only enqueues, so it needs no GitHub. The worker runs in this test process on
 the same queue file (``start_embedded_consumer``), with the review handler and give-up hook.
 """
@@ -21,17 +21,17 @@ from typing import Any
 import pytest
 import requests
 from conftest import APP_ID, KeyPair
-from fake_github import FakeGitHub, check_payload, issue_comment_payload, signed_delivery
 from ports import free_port
 from review_helpers import human_reply, review_deps, wait_until
 
-from app.jobs import QueueSettings
-from app.publish import DEFAULT_LABEL
-from app.queue_huey import build_queue
-from app.review import give_up_hook, job_handler
-from app.sample_pr import RELEASE_IMAGE, STAGING_IMAGE, SamplePull, load_sample
-from app.summary import SUMMARY_MARKER
-from app.worker import start_embedded_consumer
+from app.github.publish import DEFAULT_LABEL
+from app.jobs.consumer import start_embedded_consumer
+from app.jobs.huey_queue import build_queue
+from app.jobs.model import QueueSettings
+from app.report.summary import SUMMARY_MARKER
+from app.service.review import give_up_hook, job_handler
+from app.testing.fake_github import FakeGitHub, check_payload, issue_comment_payload, signed_delivery
+from app.testing.sample_pr import RELEASE_IMAGE, STAGING_IMAGE, SamplePull, load_sample
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -72,7 +72,7 @@ def server(tmp_path_factory: pytest.TempPathFactory, rsa_keys: KeyPair) -> Itera
         "GITHUB_API_URL": "http://127.0.0.1:9",
         "IMAGE_REVIEW_DATA_DIR": str(data_dir),
     }
-    cmd = [_gunicorn(), "app:create_app()", "--bind", f"127.0.0.1:{port}", "--workers", "2",
+    cmd = [_gunicorn(), "app.service.factory:create_app()", "--bind", f"127.0.0.1:{port}", "--workers", "2",
            "--worker-class", "gthread", "--threads", "4", "--log-level", "warning"]
     proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"

@@ -13,9 +13,9 @@ try:
 except ImportError:  # tests/ is not a package: pytest puts it on sys.path
     from test_policy_scenario import parse_scenario
 
-from app.models import Analysis, Finding
+from app.core.models import Analysis, Finding
 from app.policy import ALL_RULES
-from app.sarif import FINGERPRINT_KEY, to_sarif
+from app.report.sarif import FINGERPRINT_KEY, to_sarif
 
 _HERE = Path(__file__).resolve().parent
 # The official OASIS schema, kept beside the tests so they never depend on files outside the repository.

@@ -7,7 +7,7 @@ from conftest import KeyPair
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from app.settings import DEFAULT_API_URL, DEFAULT_MAX_BODY, Settings, SettingsError
+from app.service.settings import DEFAULT_API_URL, DEFAULT_MAX_BODY, Settings, SettingsError
 
 SECRET = "s3cr3t-webhook-value"
 REDIS_PASSWORD = "hunter2-redis"
@@ -188,8 +188,8 @@ def test_settings_are_frozen(rsa_keys: KeyPair) -> None:
 
 
 def test_github_backoff_and_write_pacing(rsa_keys: KeyPair, tmp_path: Path) -> None:
-    from app.github import ClientOptions
-    from app.review import ReviewDeps
+    from app.github.client import ClientOptions
+    from app.service.review import ReviewDeps
 
     default = Settings.from_env(env_for(rsa_keys))
     assert (default.github_backoff, default.writes_per_minute) == (1.0, 80.0)

@@ -12,12 +12,12 @@ from pathlib import Path
 import pytest
 from registry_server import Pusher, RegistryServer, RegistryUnavailable, make_image, start_registry
 
-from app.analyze import AnalysisContext, ChangeSet, analyze
+from app.analysis.analyze import AnalysisContext, ChangeSet, analyze
 from app.cli import main
-from app.diffs import parse_diff
-from app.models import Analysis, Finding
+from app.core.diffs import parse_diff
+from app.core.models import Analysis, Finding
 from app.policy import Policy, load_policy
-from app.registry import CredentialStore, RegistryClient, RegistryConfig, env_var_for_host
+from app.registry.client import CredentialStore, RegistryClient, RegistryConfig, env_var_for_host
 
 pytestmark = pytest.mark.timeout(60)
 

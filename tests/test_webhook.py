@@ -12,7 +12,15 @@ from urllib.parse import urlsplit
 import pytest
 import requests
 from conftest import KeyPair
-from fake_github import (
+from flask import Flask
+from flask.testing import FlaskClient
+from memory_queue import MemoryQueue
+
+from app.jobs.model import ReviewJob
+from app.service.factory import create_app
+from app.service.settings import Settings
+from app.service.webhook import Delivery, route
+from app.testing.fake_github import (
     SignedDelivery,
     check_payload,
     issue_comment_payload,
@@ -20,14 +28,6 @@ from fake_github import (
     review_payload,
     signed_delivery,
 )
-from flask import Flask
-from flask.testing import FlaskClient
-from memory_queue import MemoryQueue
-
-from app import create_app
-from app.jobs import ReviewJob
-from app.settings import Settings
-from app.webhook import Delivery, route
 
 SECRET = "webhook-secret-for-tests"
 REPO = "octo-org/app"
@@ -164,7 +164,7 @@ def test_recheck_from_a_maintainer(client: FlaskClient, queue: MemoryQueue, asso
 def test_recheck_from_others_is_ignored_and_logged(
     client: FlaskClient, queue: MemoryQueue, caplog: pytest.LogCaptureFixture, association: str
 ) -> None:
-    caplog.set_level(logging.INFO, logger="app.webhook")
+    caplog.set_level(logging.INFO, logger="app.service.webhook")
     payload = issue_comment_payload(association=association, login="drive-by")
     response = deliver(client, "issue_comment", payload, delivery_id="d-x")
     assert response.status_code == 202
@@ -217,7 +217,7 @@ def test_comment_only_review_is_ignored(client: FlaskClient, queue: MemoryQueue)
 def test_installation_events_are_logged_only(
     client: FlaskClient, queue: MemoryQueue, caplog: pytest.LogCaptureFixture
 ) -> None:
-    caplog.set_level(logging.INFO, logger="app.webhook")
+    caplog.set_level(logging.INFO, logger="app.service.webhook")
     payload = {
         "action": "added",
         "installation": {"id": 1, "account": {"login": "octo-org"}},
@@ -237,7 +237,7 @@ def test_ping(client: FlaskClient, queue: MemoryQueue) -> None:
 
 
 def test_unsupported_event(client: FlaskClient, queue: MemoryQueue, caplog: pytest.LogCaptureFixture) -> None:
-    caplog.set_level(logging.INFO, logger="app.webhook")
+    caplog.set_level(logging.INFO, logger="app.service.webhook")
     response = deliver(client, "push", {"ref": "refs/heads/main"}, delivery_id="d-push")
     assert response.status_code == 202
     assert response.json == {"status": "ignored", "detail": "event push is not handled"}
@@ -379,7 +379,7 @@ def test_logs_never_carry_the_secret(client: FlaskClient, caplog: pytest.LogCapt
 
 
 def test_queued_log_record_is_structured(client: FlaskClient, caplog: pytest.LogCaptureFixture) -> None:
-    caplog.set_level(logging.INFO, logger="app.webhook")
+    caplog.set_level(logging.INFO, logger="app.service.webhook")
     deliver(client, "pull_request", pull_request_payload(number=31), delivery_id="d-31")
     [record] = [r for r in caplog.records if "queued" in r.getMessage()]
     fields = {k: getattr(record, k) for k in ("delivery_id", "event", "action", "repo", "pr", "head_sha")}

@@ -10,6 +10,7 @@ Public API::
 
 from __future__ import annotations
 
+from app.policy.catalog import ALL_RULES, BY_CODE, BY_NAME, RuleMeta, lookup
 from app.policy.config import (
     POLICY_PATH,
     Exemption,
@@ -22,7 +23,6 @@ from app.policy.config import (
 )
 from app.policy.context import Approval, CommitInput, EvalContext
 from app.policy.engine import Evaluation, evaluate, fingerprint, is_action_required, rules_meta
-from app.policy.registry import ALL_RULES, BY_CODE, BY_NAME, RuleMeta, lookup
 from app.policy.yamlsource import PolicyIssue
 
 __all__ = [

@@ -23,11 +23,11 @@ from functools import cached_property, lru_cache
 from importlib import resources
 from typing import Any, TypeVar
 
-from app.classify import Classifier, LocationPattern
-from app.models import Severity
+from app.core.classify import Classifier, LocationPattern
+from app.core.models import Severity
+from app.policy.catalog import SEVERITIES, OutsideProduction, RuleMeta, lookup, rule_keys
 from app.policy.mappings import Mappings, default_mappings
 from app.policy.paths import PathGlobError, PathSet
-from app.policy.registry import SEVERITIES, OutsideProduction, RuleMeta, lookup, rule_keys
 from app.policy.tags import DIGEST_ONLY, FLOATING, NONE, OTHER, PRERELEASE, VERSION, TagRules
 from app.policy.yamlsource import KeyPath, LocatedYaml, PolicyIssue, format_key, load_located
 

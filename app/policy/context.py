@@ -8,11 +8,11 @@ from datetime import date
 from functools import cached_property
 from typing import Literal
 
-from app.diffs import FileDiff
-from app.models import RefChange, RefClass, Severity, Side
+from app.core.diffs import FileDiff
+from app.core.models import RefChange, RefClass, Severity, Side
+from app.policy.catalog import RuleMeta
 from app.policy.config import Policy
 from app.policy.evidence import RegistryEvidence
-from app.policy.registry import RuleMeta
 
 IssueState = Literal["open", "closed"]
 IssueStateLookup = Callable[[int], IssueState | None]

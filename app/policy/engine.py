@@ -13,11 +13,11 @@ import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from app.diffs import FileDiff
-from app.models import Analysis, ChangePattern, CommitSummary, Finding, RefChange, Severity
+from app.core.diffs import FileDiff
+from app.core.models import Analysis, ChangePattern, CommitSummary, Finding, RefChange, Severity
+from app.policy.catalog import ALL_RULES, BY_CODE, STAGING_IMAGE, RuleMeta
 from app.policy.config import Policy
 from app.policy.context import CommitInput, Draft, EvalContext, RuleInput
-from app.policy.registry import ALL_RULES, BY_CODE, STAGING_IMAGE, RuleMeta
 from app.policy.rules import FINDING_FAMILIES, change_pattern, exemptions
 
 

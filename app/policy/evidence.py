@@ -1,6 +1,6 @@
 """Registry evidence as the rules read it, and which references need it.
 
-Evidence is gathered before evaluation (``app/evidence.py`` asks the registries and the image
+Evidence is gathered before evaluation (``app.registry.verify`` asks the registries and the image
 promoter's manifests) and handed to the engine in ``EvalContext.registry``; the rules stay pure.
 The functions choosing the references live here, beside the rules that read the answers, so the
 gatherer asks exactly what the rules will look at and nothing else.
@@ -10,13 +10,63 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from typing import Literal
 
-from app.models import RefChange
+from app.core.models import RefChange
+from app.core.references import ImageRef, try_parse
+from app.policy.catalog import RELEASE_DIGEST_MISMATCH, RELEASE_TAG_MISSING, STAGING_IMAGE
 from app.policy.config import Policy
-from app.policy.registry import RELEASE_DIGEST_MISMATCH, RELEASE_TAG_MISSING, STAGING_IMAGE
 from app.policy.tags import is_release_shaped
-from app.promotion import PromotionEvidence, ReleaseTagCheck
-from app.references import ImageRef, try_parse
+
+Verdict = Literal["promoted", "different-build", "not-promoted", "unknown"]
+ReleaseTagOutcome = Literal["ok", "missing-tag", "missing-digest", "digest-mismatch", "unknown"]
+
+
+@dataclass(frozen=True, slots=True)
+class PromotionEvidence:
+    """What the registries (or the promoter manifest) say about one staging → release pair.
+
+    ``failed_registry`` names the registry that could not answer when the verdict is
+    ``unknown`` because of it; ``source`` is ``registry`` or ``promoter-manifest``.
+    """
+
+    staging_ref: ImageRef
+    release_ref: ImageRef
+    staging_digest: str | None
+    release_digest: str | None
+    verdict: Verdict
+    reason: str
+    failed_registry: str | None = None
+    source: str = "registry"
+    manifest: str | None = None  # the images.yaml path, when the promoter's manifest answered
+
+
+@dataclass(frozen=True, slots=True)
+class ReleaseTagCheck:
+    """Outcome of checking a release reference against its registry (the policy wraps it).
+
+    ``severity`` is ``error`` for a missing tag or digest and for a tag/digest mismatch;
+    ``None`` when fine or when the registry could not be asked (``outcome`` = unknown).
+    """
+
+    ref: ImageRef
+    outcome: ReleaseTagOutcome
+    message: str
+    severity: Literal["error"] | None = None
+    registry_digest: str | None = None
+    reason: str = ""  # why the registry could not answer (outcome unknown), naming it
+
+    @property
+    def failed(self) -> bool:
+        return self.severity == "error"
+
+
+def unverified_reason(reason: str, registry: str | None) -> str:
+    """``<registry> could not be asked: <cause>`` out of a reason that names the registry once or twice."""
+    marker = f"{registry}: " if registry else ""
+    if marker and marker in reason:
+        return f"{registry} could not be asked: {reason.rsplit(marker, 1)[1]}"
+    return reason
 
 
 @dataclass(frozen=True)

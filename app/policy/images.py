@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from fnmatch import fnmatchcase
 
-from app.classify import LocationPattern, name_components
-from app.models import RefChange
+from app.core.classify import LocationPattern, name_components
+from app.core.models import RefChange
 from app.policy.config import Policy
 
 

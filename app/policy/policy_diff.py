@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from app.models import SEVERITY_RANK
+from app.core.models import SEVERITY_RANK
+from app.policy.catalog import ALL_RULES
 from app.policy.config import Exemption, Policy
-from app.policy.registry import ALL_RULES
 
 _OFF_RANK = -1
 

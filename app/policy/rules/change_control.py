@@ -10,10 +10,10 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Sequence
 
-from app.models import RefChange
+from app.core.models import RefChange
+from app.policy.catalog import CRITICAL_IMAGE_APPROVAL, RuleMeta
 from app.policy.context import Approval, Draft, RuleInput, RuleOutput
 from app.policy.images import critical_patterns
-from app.policy.registry import CRITICAL_IMAGE_APPROVAL, RuleMeta
 
 RULES: tuple[RuleMeta, ...] = (CRITICAL_IMAGE_APPROVAL,)
 

@@ -27,12 +27,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from app.comments import is_neutral
-from app.diffs import FileDiff
-from app.models import ChangePattern, CommitKind, CommitSummary, RefChange, Side
+from app.core.comment_syntax import is_neutral
+from app.core.diffs import FileDiff
+from app.core.models import ChangePattern, CommitKind, CommitSummary, RefChange, Side
+from app.policy.catalog import IMAGE_SWITCH_ORDER, MIXED_IMAGE_COMMIT, RuleMeta
 from app.policy.context import CommitInput, Draft, RuleInput, RuleOutput
 from app.policy.images import critical_patterns
-from app.policy.registry import IMAGE_SWITCH_ORDER, MIXED_IMAGE_COMMIT, RuleMeta
 
 RULES: tuple[RuleMeta, ...] = (MIXED_IMAGE_COMMIT, IMAGE_SWITCH_ORDER)
 _LISTED = 10

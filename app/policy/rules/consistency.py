@@ -10,10 +10,10 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Sequence
 
-from app.models import RefChange
+from app.core.models import RefChange
+from app.policy.catalog import INCONSISTENT_VERSIONS, VERSION_DOWNGRADE, RuleMeta
 from app.policy.context import Draft, RuleInput, RuleOutput
 from app.policy.images import identity
-from app.policy.registry import INCONSISTENT_VERSIONS, VERSION_DOWNGRADE, RuleMeta
 from app.policy.tags import compare_versions
 
 RULES: tuple[RuleMeta, ...] = (INCONSISTENT_VERSIONS, VERSION_DOWNGRADE)

@@ -23,11 +23,11 @@ from dataclasses import dataclass, replace
 from datetime import date
 from fnmatch import fnmatchcase
 
-from app.comments import comment_start
+from app.core.comment_syntax import comment_start
+from app.policy.catalog import EXEMPTION_EXPIRED, EXEMPTION_INVALID, RuleMeta, lookup
 from app.policy.config import Exemption, parse_date, parse_issue_number
 from app.policy.context import Draft, RuleInput, RuleOutput
 from app.policy.paths import PathGlob
-from app.policy.registry import EXEMPTION_EXPIRED, EXEMPTION_INVALID, RuleMeta, lookup
 
 RULES: tuple[RuleMeta, ...] = (EXEMPTION_INVALID, EXEMPTION_EXPIRED)
 DIRECTIVE = "image-review:"

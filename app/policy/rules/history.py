@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from app.models import RefChange
+from app.core.models import RefChange
+from app.policy.catalog import STAGING_IN_HISTORY, RuleMeta
 from app.policy.context import CommitInput, Draft, RuleInput, RuleOutput
-from app.policy.registry import STAGING_IN_HISTORY, RuleMeta
 
 RULES: tuple[RuleMeta, ...] = (STAGING_IN_HISTORY,)
 

@@ -10,10 +10,10 @@ from __future__ import annotations
 
 from collections import defaultdict
 
+from app.policy.catalog import EXEMPTION_INVALID, POLICY_INVALID, POLICY_WEAKENED, RuleMeta
 from app.policy.config import Policy, default_policy, load_policy
 from app.policy.context import Draft, RuleInput, RuleOutput
 from app.policy.policy_diff import PolicyChange, diff_policies, to_markdown
-from app.policy.registry import EXEMPTION_INVALID, POLICY_INVALID, POLICY_WEAKENED, RuleMeta
 from app.policy.yamlsource import PolicyIssue, load_located
 
 RULES: tuple[RuleMeta, ...] = (POLICY_WEAKENED, POLICY_INVALID)

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from app.classify import LocationPattern
-from app.models import RefChange
+from app.core.classify import LocationPattern
+from app.core.models import RefChange
+from app.policy.catalog import DEPRECATED_REGISTRY, DIGEST_REQUIRED, DISALLOWED_REGISTRY, RuleMeta
 from app.policy.context import Draft, RuleInput, RuleOutput, replace_in_line
 from app.policy.images import deprecated_match, ref_components, rewrite_prefix
-from app.policy.registry import DEPRECATED_REGISTRY, DIGEST_REQUIRED, DISALLOWED_REGISTRY, RuleMeta
 
 RULES: tuple[RuleMeta, ...] = (DEPRECATED_REGISTRY, DISALLOWED_REGISTRY, DIGEST_REQUIRED)
 

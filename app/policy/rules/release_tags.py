@@ -9,11 +9,10 @@ from __future__ import annotations
 
 from collections import Counter
 
-from app.models import RefChange
+from app.core.models import RefChange
+from app.policy.catalog import REGISTRY_UNVERIFIED, RELEASE_DIGEST_MISMATCH, RELEASE_TAG_MISSING, RuleMeta
 from app.policy.context import Draft, RuleInput, RuleOutput
-from app.policy.evidence import RegistryEvidence
-from app.policy.registry import REGISTRY_UNVERIFIED, RELEASE_DIGEST_MISMATCH, RELEASE_TAG_MISSING, RuleMeta
-from app.promotion import ReleaseTagCheck, unverified_reason
+from app.policy.evidence import RegistryEvidence, ReleaseTagCheck, unverified_reason
 
 RULES: tuple[RuleMeta, ...] = (RELEASE_TAG_MISSING, RELEASE_DIGEST_MISMATCH, REGISTRY_UNVERIFIED)
 

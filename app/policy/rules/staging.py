@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from app.models import RefChange
+from app.core.models import RefChange
+from app.core.references import ImageRef
+from app.policy.catalog import STAGING_IMAGE, RuleMeta
 from app.policy.context import Draft, RuleInput, RuleOutput, replace_in_line
-from app.policy.evidence import suggested_release
-from app.policy.registry import STAGING_IMAGE, RuleMeta
-from app.promotion import PromotionEvidence, unverified_reason
-from app.references import ImageRef
+from app.policy.evidence import PromotionEvidence, suggested_release, unverified_reason
 
 RULES: tuple[RuleMeta, ...] = (STAGING_IMAGE,)
 

@@ -7,9 +7,9 @@ staging references too.
 
 from __future__ import annotations
 
-from app.models import RefChange
+from app.core.models import RefChange
+from app.policy.catalog import DEVELOPMENT_BUILD, MUTABLE_TAG, PRERELEASE_TAG, STAGING_IMAGE, RuleMeta
 from app.policy.context import Draft, RuleInput, RuleOutput
-from app.policy.registry import DEVELOPMENT_BUILD, MUTABLE_TAG, PRERELEASE_TAG, STAGING_IMAGE, RuleMeta
 from app.policy.tags import FLOATING, NONE, PRERELEASE
 
 RULES: tuple[RuleMeta, ...] = (MUTABLE_TAG, DEVELOPMENT_BUILD, PRERELEASE_TAG)

@@ -1,0 +1,213 @@
+"""Which changed lines hold image references, by file kind and context.
+
+The line detectors (app.core.detectors) run on every added and removed line; split references
+(app.core.splits: helm ``repository:``/``tag:``, Bazel ``container_pull``, kustomize ``images:``)
+are assembled from the sibling fields visible on the same side of the hunk, or from the whole
+file when the caller can read it (git mode).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, replace
+
+from app.core.classify import Classifier, default_classifier
+from app.core.comment_syntax import line_comment_start
+from app.core.detectors import Candidate, dockerfile_context, find_candidates, strong
+from app.core.diffs import FileDiff, Hunk, Line
+from app.core.filekinds import file_kind
+from app.core.models import RefChange, Side
+from app.core.splits import REF_FIELDS, SPLIT_STARLARK, SPLIT_YAML, Group, sibling_group
+from app.core.values import Interpretation, interpret
+
+# Reads a file's whole text on one side ("added" = new side), or None when unavailable.
+FileReader = Callable[[str, Side], str | None]
+
+
+@dataclass(slots=True)
+class _LineHit:
+    line: Line
+    side: Side
+    candidates: list[Candidate]
+
+
+class FileExtractor:
+    """Extracts the references of one file's diff."""
+
+    def __init__(self, diff: FileDiff, classifier: Classifier, reader: FileReader | None,
+                 commit: str | None) -> None:
+        self.diff = diff
+        self.kind = file_kind(diff.path)
+        self.classifier = classifier
+        self.reader = reader
+        self.commit = commit
+        self._file_lines: dict[Side, list[str] | None] = {}
+
+    def run(self) -> list[RefChange]:
+        out: list[RefChange] = []
+        stages, args = self._dockerfile_context() if self.kind == "dockerfile" else (frozenset(), {})
+        for hunk in self.diff.hunks:
+            hits = [self._line_hit(line, stages, args) for line in hunk.lines if line.kind != " "]
+            in_place = _in_place_lines(hits)
+            for hit in hits:
+                out += self._ref_changes(hit, in_place)
+            out += self._splits(hunk, hits)
+        return out
+
+    def _line_hit(self, line: Line, stages: frozenset[str], args: dict[str, str]) -> _LineHit:
+        side: Side = "added" if line.kind == "+" else "removed"
+        return _LineHit(line, side, find_candidates(line.text, self.kind, stages, args))
+
+    def _path(self, side: Side) -> str:
+        return (self.diff.new_path if side == "added" else self.diff.old_path) or self.diff.path
+
+    def _ref_changes(self, hit: _LineHit, in_place: set[int]) -> Iterator[RefChange]:
+        cstart = line_comment_start(self.diff.path, hit.line.text)
+        number = _number(hit.line, hit.side)
+        for c in hit.candidates:
+            yield self._make(c.value, c.context, self._path(hit.side), number, hit.side,
+                             in_comment=c.start >= cstart, in_place=id(hit.line) in in_place)
+
+    def _make(self, v: Interpretation, context: str, path: str, line: int, side: Side, *,
+              in_comment: bool = False, in_place: bool = False, lines: tuple[int, ...] = (),
+              note: str | None = None) -> RefChange:
+        return RefChange(
+            path=path, line=line, side=side, reference=v.text, registry=v.registry,
+            repository=v.repository, tag=v.tag, digest=v.digest,
+            ref_class=self.classifier.classify(v.registry, v.class_repository),
+            context=context, commit=self.commit, partial=v.partial, templated=v.templated,
+            in_comment=in_comment, registry_implicit=v.registry_implicit, lines=lines,
+            in_place=in_place, note=note,
+        )
+
+    def _dockerfile_context(self) -> tuple[frozenset[str], dict[str, str]]:
+        texts = [ln.text for h in self.diff.hunks for ln in h.lines]
+        for side in ("added", "removed"):
+            full = self._read(side)
+            if full:
+                texts += full
+        return dockerfile_context(texts)
+
+    def _read(self, side: Side) -> list[str] | None:
+        if side not in self._file_lines:
+            text = self.reader(self._path(side), side) if self.reader else None
+            self._file_lines[side] = text.splitlines() if text is not None else None
+        return self._file_lines[side]
+
+    def _splits(self, hunk: Hunk, hits: list[_LineHit]) -> list[RefChange]:
+        if self.kind not in ("yaml", "text", "starlark"):
+            return []
+        out: list[RefChange] = []
+        for side in ("added", "removed"):
+            out += self._split_side(hunk, [h for h in hits if h.side == side and not h.candidates], side)
+        return out
+
+    def _split_side(self, hunk: Hunk, hits: list[_LineHit], side: Side) -> list[RefChange]:
+        pattern = SPLIT_STARLARK if self.kind == "starlark" else SPLIT_YAML
+        changed = {_number(h.line, side): h for h in hits if pattern.match(h.line.text)}
+        if not changed:
+            return []
+        view = self._side_view(hunk, side)
+        groups: dict[int, RefChange] = {}
+        for number in sorted(changed):
+            group = sibling_group(view, number, pattern, hunk.section)
+            if group is None or group.first in groups:
+                continue
+            ref = self._assemble(group, set(changed), side)
+            if ref is not None:
+                groups[group.first] = ref
+        return list(groups.values())
+
+    def _side_view(self, hunk: Hunk, side: Side) -> dict[int, str]:
+        full = self._read(side)
+        if full is not None:
+            return dict(enumerate(full, start=1))
+        keep = "+" if side == "added" else "-"
+        return {_number(ln, side): ln.text for ln in hunk.lines if ln.kind in (" ", keep)}
+
+    def _assemble(self, group: Group, changed: set[int], side: Side) -> RefChange | None:
+        fields = group.fields
+        kustomize = "newName" in fields or "newTag" in fields
+        repo = fields.get("newName") or fields.get("repository") or (fields.get("name") if kustomize else None)
+        changed_keys = [k for k, ln in group.lines.items() if (ln in changed and k != "name") or
+                        (k == "name" and kustomize and ln in changed)]
+        if not REF_FIELDS & set(changed_keys):
+            return None
+        if repo is None:
+            return self._unassembled(group, changed_keys, side)
+        tag = fields.get("newTag") or fields.get("tag")
+        text = (fields["registry"].rstrip("/") + "/" if fields.get("registry") else "") + repo
+        text += f":{tag}" if tag else ""
+        text += f"@{fields['digest']}" if fields.get("digest") else ""
+        value = interpret(text)
+        if value is None or not (group.parent_is_image or kustomize or self.kind == "starlark"
+                                 or strong(value)):
+            return None
+        first = min(group.lines[k] for k in changed_keys)
+        context = "kustomize" if kustomize else ("starlark-split" if self.kind == "starlark" else "yaml-split")
+        return self._make(value, context, self._path(side), first, side,
+                          lines=tuple(sorted(group.lines.values())))
+
+
+    def _unassembled(self, group: Group, changed_keys: list[str], side: Side) -> RefChange | None:
+        """A changed tag or digest whose repository is not in sight: report what is known, and say so."""
+        tag, digest = group.fields.get("tag") or group.fields.get("newTag"), group.fields.get("digest")
+        if not group.parent_is_image or not (tag or digest) or "{{" in (tag or ""):
+            return None
+        text = (f":{tag}" if tag else "") + (f"@{digest}" if digest else "")
+        first = min(group.lines[k] for k in changed_keys)
+        return RefChange(
+            path=self._path(side), line=first, side=side, reference=text, registry=None, repository=None,
+            tag=tag, digest=digest, ref_class="other", context="yaml-split", commit=self.commit, partial=True,
+            lines=tuple(sorted(group.lines.values())),
+            note="the repository of this split reference is outside the diff context; "
+                 "scan with --git to read it from the file",
+        )
+
+
+
+def _number(line: Line, side: Side) -> int:
+    return (line.new_no if side == "added" else line.old_no) or 0
+
+
+def _in_place_lines(hits: list[_LineHit]) -> set[int]:
+    """Lines whose only change is inside a reference: each removed line pairs with an added one."""
+    removed: dict[str, list[_LineHit]] = {}
+    for h in hits:
+        if h.side == "removed" and h.candidates:
+            removed.setdefault(_masked(h), []).append(h)
+    out: set[int] = set()
+    for h in hits:
+        if h.side == "added" and h.candidates:
+            twins = removed.get(_masked(h))
+            if twins:
+                twin = twins.pop(0)
+                out.update((id(h.line), id(twin.line)))
+    return out
+
+
+def _masked(hit: _LineHit) -> str:
+    text = hit.line.text
+    for c in sorted(hit.candidates, key=lambda c: -c.start):
+        text = text[: c.start] + "\0" + text[c.end:]
+    return text
+
+
+def extract_file(diff: FileDiff, classifier: Classifier | None = None, reader: FileReader | None = None,
+                 commit: str | None = None) -> list[RefChange]:
+    if diff.binary or diff.filtered or not diff.hunks:
+        return []
+    return FileExtractor(diff, classifier or default_classifier(), reader, commit).run()
+
+
+def extract(files: Iterable[FileDiff], classifier: Classifier | None = None, reader: FileReader | None = None,
+            commit: str | None = None) -> list[RefChange]:
+    classifier = classifier or default_classifier()
+    out: list[RefChange] = []
+    for diff in files:
+        out += extract_file(diff, classifier, reader, commit)
+    return out
+
+
+def with_commit(refs: Iterable[RefChange], sha: str | None) -> list[RefChange]:
+    return [replace(r, commit=sha) for r in refs]

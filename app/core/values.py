@@ -1,0 +1,140 @@
+"""Interpret one candidate value (the text of a key, flag or string literal) as an image reference.
+
+Handles what real repositories write around references: quotes, template placeholders
+(``{{ .Version }}``, ``${TAG}``, ``%v``, ``{ARCH}``), Go-template defaults, prefixes that code
+completes (``"registry.k8s.io/kops/dns-controller:" + tag``), and the look-alikes that are not
+images (URLs, file paths, ``host:port``, times, e-mails, cloud VM images).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from app.core.references import ImageRef, split_domain, try_parse
+
+# Registries that make a bare "host/path" (no tag) an image reference by themselves.
+KNOWN_REGISTRY_SUFFIXES = (
+    "gcr.io",
+    "registry.k8s.io",
+    "quay.io",
+    "docker.io",
+    "ghcr.io",
+    "public.ecr.aws",
+    "pkg.dev",
+    "mcr.microsoft.com",
+    "registry.gitlab.com",
+    "azurecr.io",
+    "nvcr.io",
+    "registry.redhat.io",
+    "registry.access.redhat.com",
+    "registry.suse.com",
+    "cgr.dev",
+)
+
+_PLACEHOLDER = re.compile(
+    r"\{\{.*?\}\}"  # Go / Helm templates
+    r"|\$\{[^}]*\}"  # ${VAR}
+    r"|\$\([^)]*\)"  # $(VAR) in Makefiles
+    r"|\$[A-Za-z_][A-Za-z0-9_]*"  # $VAR
+    r"|%[-+# 0]*\d*[vsdq]"  # printf verbs
+    r"|\{[A-Za-z_][A-Za-z0-9_]*\}"  # {ARCH}, Python str.format
+)
+_GO_TEMPLATE_DEFAULT = re.compile(r"^\{\{-?\s*if\b.*?\}\}.*?\{\{-?\s*else\s*-?\}\}(?P<ref>.*?)\{\{-?\s*end\s*-?\}\}$")
+_MASK = "tplx{}x"
+_MASKED = re.compile(r"tplx\d+x")
+_URL_SCHEME = re.compile(r"[a-zA-Z][a-zA-Z0-9+.-]*://")
+_TIME_LIKE = re.compile(r"^\d{1,2}:\d{2}(:\d{2})?$")
+_HOST_PORT = re.compile(r"^[\w.-]+:\d{1,5}$")
+
+
+@dataclass(frozen=True, slots=True)
+class Interpretation:
+    """What a value says about an image: its literal parts, or None where templated."""
+
+    text: str  # the reference as written (quotes and template conditionals removed)
+    registry: str | None
+    repository: str | None
+    tag: str | None
+    digest: str | None
+    templated: bool
+    partial: bool
+    registry_implicit: bool
+    # The masked repository (placeholders replaced), for classification only.
+    class_repository: str | None
+
+    @property
+    def explicit_registry(self) -> bool:
+        return self.registry is not None and not self.registry_implicit
+
+
+def is_known_registry(host: str | None) -> bool:
+    if not host:
+        return False
+    host = host.lower().split(":", 1)[0]
+    if ".dkr.ecr." in host and host.endswith(".amazonaws.com"):
+        return True
+    return any(host == s or host.endswith("." + s) for s in KNOWN_REGISTRY_SUFFIXES)
+
+
+def strip_quotes(value: str) -> str:
+    value = value.strip()
+    if len(value) >= 2 and value[0] == value[-1] and value[0] in "\"'`":
+        return value[1:-1].strip()
+    return value
+
+
+def interpret(value: str) -> Interpretation | None:
+    """Return the reference a value holds, or None when it is not one (or entirely a placeholder)."""
+    text = strip_quotes(value)
+    match = _GO_TEMPLATE_DEFAULT.match(text)
+    if match:
+        text = match.group("ref").strip()
+    if not text or len(text) > 400 or any(c.isspace() for c in _PLACEHOLDER.sub("", text)):
+        return None
+    if _URL_SCHEME.search(text) or _TIME_LIKE.match(text) or "@" in text.split("@sha", 1)[0]:
+        return None
+    masked, count = _mask(text)
+    if count and not _MASKED.sub("", masked).strip("/:.-_@"):
+        return None  # entirely placeholder: the value is decided elsewhere
+    partial = masked.endswith(("/", ":"))
+    core = masked.rstrip("/:") if partial else masked
+    if partial and "/" not in core and ":" in masked[:-1]:
+        return None
+    ref = try_parse(core)
+    if ref is None:
+        return None
+    return _describe(text, ref, core, templated=count > 0, partial=partial)
+
+
+def _mask(text: str) -> tuple[str, int]:
+    count = 0
+
+    def repl(_: re.Match[str]) -> str:
+        nonlocal count
+        count += 1
+        return _MASK.format(count)
+
+    return _PLACEHOLDER.sub(repl, text), count
+
+
+def _describe(text: str, ref: ImageRef, core: str, *, templated: bool, partial: bool) -> Interpretation:
+    domain, _ = split_domain(core)
+    registry: str | None = ref.registry
+    implicit = ref.registry_implicit
+    repository: str | None = ref.repository
+    if templated and "/" in core and domain is None and _MASKED.search(core.split("/", 1)[0]):
+        # "{{ .Registry }}/cilium/cilium": the first component is a templated host.
+        registry, implicit = None, False
+        repository = core.split("/", 1)[1].split(":", 1)[0].split("@", 1)[0]
+    tag, digest = ref.tag, ref.digest
+    class_repo = repository
+    if templated:
+        registry = None if registry and _MASKED.search(registry) else registry
+        repository = None if repository and _MASKED.search(repository) else repository
+        tag = None if tag and _MASKED.search(tag) else tag
+    return Interpretation(text, registry, repository, tag, digest, templated, partial, implicit, class_repo)
+
+
+def looks_like_host_port(text: str) -> bool:
+    return bool(_HOST_PORT.match(text))
