@@ -27,7 +27,8 @@ class BoardLinks:
 def board_markdown(board: StagingBoard, links: BoardLinks = BoardLinks(), *,
                    extra: Callable[[StagingBoard], list[str]] | None = None) -> str:
     """The Markdown table; deterministic, so an unchanged board renders byte for byte the same."""
-    out = [DASHBOARD_MARKER, f"Staging images in the default branch at `{board.commit[:12]}`.", ""]
+    out = [DASHBOARD_MARKER, f"Staging images in the default branch at `{board.commit[:12]}`.",
+           "Expired exemptions and those expiring within 14 days come first.", ""]
     if not board.rows:
         out.append("No staging image is left.")
     else:

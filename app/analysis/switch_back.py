@@ -37,8 +37,7 @@ class SwitchBack:
 
     @property
     def slug(self) -> str:
-        """A branch-name-safe name: the image's last path component (``etcd-manager``)."""
-        return re.sub(r"[^A-Za-z0-9._-]+", "-", self.staging_name.rsplit("/", 1)[-1]).strip("-.") or "image"
+        return slug_for(self.staging_name)
 
     @property
     def issues(self) -> list[int]:
@@ -47,6 +46,11 @@ class SwitchBack:
     @property
     def paths(self) -> list[str]:
         return sorted({e.path for e in self.edits})
+
+
+def slug_for(name: str) -> str:
+    """A branch-name-safe name for an image: its last path component (``etcd-manager``)."""
+    return re.sub(r"[^A-Za-z0-9._-]+", "-", name.rsplit("/", 1)[-1]).strip("-.") or "image"
 
 
 @dataclass(slots=True)

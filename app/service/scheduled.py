@@ -1,0 +1,141 @@
+"""The staging loop of one repository: the dashboard issue, switch-back pull requests and notes
+on tracking issues, run on a push to the default branch and on a daily schedule.
+
+A run reads the default branch's head (one request) and the policy file there (one request);
+a repository that opted into neither ``dashboard`` nor ``switch_back`` costs nothing more. The
+tree is read from one archive only when the head is new to this process; the registries are
+asked every run (a promotion happens without any push). Writes happen only for what changed.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+
+from app.analysis.audit import AuditReport, audit_blobs
+from app.analysis.board_format import BoardLinks, board_markdown
+from app.analysis.staging_board import StagingBoard, build_board
+from app.analysis.switch_back import plan_switch_back, slug_for
+from app.github import switch_back
+from app.github.client import InstallationClient
+from app.github.dashboard import sync_dashboard
+from app.github.git_data import GitData
+from app.github.loop_memory import LocalLoopStore, LoopMemory, LoopStore
+from app.github.tracking_notes import post_notes
+from app.policy.config import POLICY_PATH, Policy, load_policy
+from app.registry.verify import HostResolver
+
+log = logging.getLogger(__name__)
+
+ClientFactory = Callable[[int], InstallationClient]
+MAX_CACHED_TREES = 64
+
+
+@dataclass(frozen=True, slots=True)
+class TreeAudit:
+    report: AuditReport
+    texts: dict[str, str]  # the files holding staging references, for the switch-back edits
+
+
+class TreeCache:
+    """Audits of recent default-branch heads, so a run on an unchanged head reads no tree."""
+
+    def __init__(self, size: int = MAX_CACHED_TREES) -> None:
+        self._items: OrderedDict[tuple[str, str, date], TreeAudit] = OrderedDict()
+        self._size = size
+        self._lock = threading.Lock()
+
+    def get(self, key: tuple[str, str, date]) -> TreeAudit | None:
+        with self._lock:
+            found = self._items.get(key)
+            if found is not None:
+                self._items.move_to_end(key)
+            return found
+
+    def put(self, key: tuple[str, str, date], value: TreeAudit) -> None:
+        with self._lock:
+            self._items[key] = value
+            while len(self._items) > self._size:
+                self._items.popitem(last=False)
+
+
+@dataclass
+class LoopDeps:
+    github: ClientFactory
+    registry: HostResolver | None = None
+    store: LoopStore = field(default_factory=LocalLoopStore)
+    trees: TreeCache = field(default_factory=TreeCache)
+    web_url: str = "https://github.com"
+    clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
+
+
+@dataclass
+class LoopResult:
+    repo: str
+    head: str | None = None
+    opted_in: bool = False
+    dashboard: str = "off"
+    switch_backs: list[switch_back.Outcome] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    api_requests: int = 0
+
+
+def run_for_repository(deps: LoopDeps, installation_id: int, repo: str, default_branch: str) -> LoopResult:
+    with deps.github(installation_id) as client:
+        result = run_staging_loop(client, repo, default_branch, deps)
+        result.api_requests = client.counter.requests
+    log.info("staging loop of %s: dashboard %s, %d switch-back(s), %d note(s), %d API request(s)", repo,
+             result.dashboard, len(result.switch_backs), len(result.notes), result.api_requests)
+    return result
+
+
+def run_staging_loop(client: InstallationClient, repo: str, default_branch: str, deps: LoopDeps) -> LoopResult:
+    result = LoopResult(repo)
+    git = GitData(client.raw, repo)
+    head = git.branch_head(default_branch)
+    if head is None:
+        return result
+    result.head = head
+    policy = load_policy(client.raw.file_text(repo, POLICY_PATH, head))
+    if not (policy.dashboard or policy.switch_back):
+        return result
+    result.opted_in = True
+    today = deps.clock().date()
+    tree = _tree_audit(git, repo, head, policy, today, deps.trees)
+    board = build_board(tree.report, policy, deps.registry, today)
+    remembered = deps.store.load(repo)
+    memory = remembered or LoopMemory()
+    if policy.dashboard:
+        body = board_markdown(board, BoardLinks(f"{deps.web_url}/{repo}/blob/{head}"))
+        result.dashboard = sync_dashboard(client.raw, repo, body, board.empty, memory, commit=head)
+    if policy.switch_back:
+        result.switch_backs = _switch_backs(client, repo, default_branch, head, board, tree, memory,
+                                            known=remembered is not None)
+    result.notes = post_notes(client.raw, repo, board, memory)
+    deps.store.save(repo, memory)
+    return result
+
+
+def _tree_audit(git: GitData, repo: str, head: str, policy: Policy, today: date, cache: TreeCache) -> TreeAudit:
+    key = (repo, head, today)
+    cached = cache.get(key)
+    if cached is not None:
+        return cached
+    blobs = dict(git.files_at(head))
+    report = audit_blobs(blobs.items(), head, policy, today)
+    texts = {r.path: blobs[r.path].decode("utf-8", "replace") for r in report.staging_refs}
+    tree = TreeAudit(report, texts)
+    cache.put(key, tree)
+    return tree
+
+
+def _switch_backs(client: InstallationClient, repo: str, default_branch: str, head: str, board: StagingBoard,
+                  tree: TreeAudit, memory: LoopMemory, *, known: bool) -> list[switch_back.Outcome]:
+    plan = plan_switch_back(board, tree.texts.get)
+    present = {switch_back.BRANCH_PREFIX + slug_for(r.ref.name or r.ref.reference) for r in board.rows}
+    return switch_back.sync_switch_backs(client.raw, repo, default_branch, head, plan, present, tree.texts, memory,
+                                         known=known)

@@ -1,0 +1,180 @@
+"""The staging loop end to end: the fake GitHub over real HTTP, a real ``docker-registry`` on
+127.0.0.1, the App's own GitHub client and review.
+
+A repository's default branch uses a staging etcd-manager image under an exemption → the
+dashboard issue lists it; the release is pushed with the same digest → the next run opens the
+switch-back pull request (one commit, image lines only) that the App's own review passes; a
+run with nothing new changes nothing; deleting the staging reference closes the pull request
+and updates the dashboard.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import pytest
+from conftest import APP_ID, INSTALLATION_ID, KeyPair
+from registry_server import Pusher, RegistryServer, RegistryUnavailable, make_image, start_registry
+from review_helpers import FAST_CLIENT, review_deps
+
+from app.github.client import GitHubApp
+from app.github.dashboard import DASHBOARD_LABEL
+from app.jobs.model import ReviewJob
+from app.registry.client import RegistryClient, RegistryConfig
+from app.service.review import review_pull_request
+from app.service.scheduled import LoopDeps, LoopResult, run_for_repository
+from app.testing.fake_github import FakeGitHub
+
+pytestmark = pytest.mark.timeout(90)
+
+REPO = "octo-org/kops"
+POLICY = ".github/image-review.yml"
+MODEL = "pkg/model/components/etcdmanager/model.go"
+VALUES = "charts/etcd-manager/values.yaml"
+TAG = "v3.0.20220428"
+TODAY = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
+BRANCH = "image-review/switch-back/etcd-manager"
+
+
+@dataclass
+class World:
+    fake: FakeGitHub
+    registry: RegistryServer
+    pusher: Pusher
+    deps: LoopDeps
+    client: RegistryClient
+    private_pem: str
+
+    @property
+    def host(self) -> str:
+        return self.registry.host
+
+    def run(self) -> LoopResult:
+        return run_for_repository(self.deps, INSTALLATION_ID, REPO, "main")
+
+    def writes(self) -> list[str]:
+        return [f"{c.method} {c.path}" for c in self.fake.requests if c.method != "GET" and "/app/" not in c.path]
+
+
+def policy(host: str) -> str:
+    return (
+        "version: 1\ndashboard: true\nswitch_back: true\n"
+        f"release_locations: {{add: ['{host}/etcdadm']}}\n"
+        f"staging_locations: {{add: ['{host}/k8s-staging-etcdadm']}}\n"
+        f"mappings: {{'{host}/k8s-staging-etcdadm': '{host}/etcdadm'}}\n"
+        f"registry_verification: {{allowed_hosts: {{add: ['{host}']}}}}\n"
+    )
+
+
+def model(image: str, exemption: bool = True) -> str:
+    directive = "  # image-review: allow staging-image until 2026-12-20 tracked-by #31\n" if exemption else ""
+    return (f"package etcdmanager\n\nconst manifest = `\nspec:\n  containers:\n{directive}"
+            f"  - image: {image}\n    name: etcd-manager\n    resources: {{}}\n`\n")
+
+
+@pytest.fixture
+def world(fake_github: FakeGitHub, rsa_keys: KeyPair) -> Iterator[World]:
+    try:
+        registry = start_registry()
+    except RegistryUnavailable as exc:
+        pytest.fail(str(exc), pytrace=False)
+    loopback = frozenset({"127.0.0.1:*"})
+    client = RegistryClient(RegistryConfig(allowed_hosts=loopback, insecure_hosts=loopback, connect_timeout=2,
+                                           negative_ttl=0, tag_ttl=0))
+    app = GitHubApp(APP_ID, rsa_keys.private_pem, fake_github.base_url, options=FAST_CLIENT)
+    deps = LoopDeps(github=app.client, registry=client, clock=lambda: TODAY)
+    pusher = Pusher(registry.url)
+    world = World(fake_github, registry, pusher, deps, client, rsa_keys.private_pem)
+    fake_github.add_repo(REPO)
+    fake_github.add_issue(REPO, 31, title="Use the etcd-manager pre-release until it is promoted")
+    staging = f"{registry.host}/k8s-staging-etcdadm/etcd-manager:{TAG}"
+    pusher.push_image("k8s-staging-etcdadm/etcd-manager", TAG, make_image("etcd-manager"))
+    fake_github.push_commit(REPO, "main", {
+        POLICY: policy(registry.host), MODEL: model(staging), "README.md": "kops\n",
+        VALUES: f"image:\n  repository: {registry.host}/k8s-staging-etcdadm/etcd-manager\n  tag: {TAG}\n",
+    }, "Use the etcd-manager pre-release")
+    yield world
+    client.close()
+    app.close()
+    registry.cleanup()
+
+
+def dashboard(fake: FakeGitHub) -> tuple[int, str, str]:
+    [issue] = [i for i in fake.repo(REPO).issues.values() if DASHBOARD_LABEL in i.labels]
+    return issue.number, issue.state, issue.body
+
+
+def table_rows(body: str) -> list[str]:
+    return [line for line in body.splitlines() if line.startswith("| `")]
+
+
+def promote(world: World) -> str:
+    return world.pusher.push_image("etcdadm/etcd-manager", TAG, make_image("etcd-manager"))
+
+
+def test_the_loop_from_staging_to_switch_back_and_back(world: World) -> None:
+    fake, host = world.fake, world.host
+    first = world.run()
+    number, state, body = dashboard(fake)
+    assert (first.dashboard, state) == ("created", "open")
+    rows = table_rows(body)
+    assert len(rows) == 2
+    head = fake.repo(REPO).git.refs["heads/main"]
+    assert rows[1] == (
+        f"| `{host}/k8s-staging-etcdadm/etcd-manager:{TAG}` | [{MODEL}:7](https://github.com/{REPO}/blob/{head}/"
+        f"{MODEL}#L7) | production | #31, until 2026-12-20 (19 days) | release tag missing: release tag "
+        f"'{TAG}' does not exist in {host}/etcdadm/etcd-manager |")
+    # Not expiring within 14 days: by path.
+    assert rows[0].startswith(f"| `{host}/k8s-staging-etcdadm/etcd-manager:{TAG}` | [{VALUES}:2]")
+    assert first.switch_backs == [] and fake.repo(REPO).pulls == {}
+
+    digest = promote(world)
+    second = world.run()
+    assert second.dashboard == "edited"
+    assert [(o.branch, o.action) for o in second.switch_backs] == [(BRANCH, "opened")]
+    pull = fake.repo(REPO).pulls[second.switch_backs[0].number or 0]
+    assert (pull.head_ref, pull.base_ref, pull.user) == (BRANCH, "main", "image-review[bot]")
+    assert len(pull.commits) == 1 and pull.commits[0].parents == [head]
+    changed = [line for line in pull.diff.splitlines() if line[:1] in "+-" and line[:3] not in ("+++", "---")]
+    assert changed == [
+        f"-  repository: {host}/k8s-staging-etcdadm/etcd-manager",
+        f"+  repository: {host}/etcdadm/etcd-manager",
+        f"-  - image: {host}/k8s-staging-etcdadm/etcd-manager:{TAG}",
+        f"+  - image: {host}/etcdadm/etcd-manager:{TAG}",
+    ]
+    assert "Refs #31" in pull.body and f"`{digest}` (staging and release)" in pull.body
+    assert "Refs #31" in pull.commits[0].message
+    assert "promoted, same digest" in dashboard(fake)[2]
+    [note] = [c for c in fake.repo(REPO).issue_comments.values() if c["_issue"] == 31]
+    assert f"`{host}/etcdadm/etcd-manager:{TAG}` has the same digest `{digest}`" in note["body"]
+    assert not [w for w in world.writes() if "heads/main" in w]
+
+    # The App's own review of its pull request passes.
+    review, github = review_deps(fake.base_url, APP_ID, world.private_pem, registry=world.client)
+    try:
+        review_pull_request(ReviewJob(INSTALLATION_ID, REPO, pull.number, pull.head_sha, "d-1",
+                                      "pull_request.opened", base_ref="main"), review)
+    finally:
+        github.close()
+    [run] = [r for r in fake.repo(REPO).check_runs.values() if r["head_sha"] == pull.head_sha]
+    assert run["conclusion"] == "success", run["output"]
+
+    fake.reset_requests()
+    third = world.run()
+    assert third.dashboard == "unchanged"
+    assert [(o.branch, o.action) for o in third.switch_backs] == [(BRANCH, "unchanged")]
+    assert world.writes() == []
+    assert third.api_requests == 2
+
+    fake.push_commit(REPO, "main", {MODEL: model(f"{host}/etcdadm/etcd-manager:{TAG}", exemption=False),
+                                    VALUES: "image:\n  repository: registry.k8s.io/pause\n  tag: '3.9'\n"},
+                     "Switch etcd-manager by hand")
+    fourth = world.run()
+    assert [(o.branch, o.action) for o in fourth.switch_backs] == [(BRANCH, "closed")]
+    assert pull.state == "closed"
+    assert f"heads/{BRANCH}" not in fake.repo(REPO).git.refs
+    number_after, state, body = dashboard(fake)
+    assert (fourth.dashboard, number_after, state) == ("closed", number, "closed")
+    assert "No staging image is left." in body
