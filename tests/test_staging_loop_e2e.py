@@ -178,3 +178,57 @@ def test_the_loop_from_staging_to_switch_back_and_back(world: World) -> None:
     number_after, state, body = dashboard(fake)
     assert (fourth.dashboard, number_after, state) == ("closed", number, "closed")
     assert "No staging image is left." in body
+
+
+def test_a_person_s_commit_on_the_switch_back_branch_is_never_overwritten(world: World) -> None:
+    fake, host = world.fake, world.host
+    promote(world)
+    opened = world.run()
+    [outcome] = opened.switch_backs
+    human = fake.push_commit(REPO, BRANCH, {"docs/etcd.md": "switched\n"}, "Document the switch", author="dev")
+    fake.push_commit(REPO, "main", {"pkg/model/extra.go": f'package model\n\nconst image = "{host}/'
+                                    f'k8s-staging-etcdadm/etcd-manager:{TAG}"\n'}, "One more use")
+    later = world.run()
+    assert [(o.branch, o.action, o.number) for o in later.switch_backs] == [(BRANCH, "blocked", outcome.number)]
+    assert fake.repo(REPO).git.refs[f"heads/{BRANCH}"] == human
+    assert not [w for w in world.writes() if w.endswith(f"/git/refs/heads/{BRANCH}")]
+
+
+def test_a_lost_memory_finds_the_same_issue_and_pull_request_and_writes_nothing(world: World) -> None:
+    from app.github.loop_memory import LocalLoopStore
+
+    fake = world.fake
+    promote(world)
+    first = world.run()
+    tip = fake.repo(REPO).git.refs[f"heads/{BRANCH}"]
+    world.deps.store = LocalLoopStore()  # a restarted App without shared memory
+    fake.reset_requests()
+    again = world.run()
+    assert again.dashboard == "unchanged"
+    assert [(o.action, o.number) for o in again.switch_backs] == [("unchanged", first.switch_backs[0].number)]
+    assert world.writes() == []
+    assert fake.repo(REPO).git.refs[f"heads/{BRANCH}"] == tip
+    assert len([i for i in fake.repo(REPO).issues.values() if DASHBOARD_LABEL in i.labels]) == 1
+
+
+def test_the_dashboard_reopens_when_a_staging_image_comes_back(world: World) -> None:
+    fake, host = world.fake, world.host
+    world.run()
+    number = dashboard(fake)[0]
+    fake.push_commit(REPO, "main", {MODEL: model("registry.k8s.io/etcd:3.5.9", exemption=False), VALUES: None},
+                     "Release images everywhere")
+    assert world.run().dashboard == "closed"
+    assert dashboard(fake)[1] == "closed"
+    fake.push_commit(REPO, "main", {MODEL: model(f"{host}/k8s-staging-etcdadm/etcd-manager:{TAG}")}, "Back")
+    assert world.run().dashboard == "reopened"
+    assert dashboard(fake)[:2] == (number, "open")
+    assert len(table_rows(dashboard(fake)[2])) == 1
+
+
+def test_a_repository_that_did_not_opt_in_costs_two_requests_and_writes_nothing(world: World) -> None:
+    fake = world.fake
+    fake.push_commit(REPO, "main", {POLICY: "version: 1\n"}, "No dashboard")
+    fake.reset_requests()
+    result = world.run()
+    assert (result.opted_in, result.dashboard, result.api_requests) == (False, "off", 2)
+    assert world.writes() == [] and fake.repo(REPO).issues.keys() == {31}

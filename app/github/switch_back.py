@@ -80,8 +80,13 @@ def _sync_one(raw: RawClient, git: GitData, repo: str, default_branch: str, head
     if tip_commit is not None and not is_own(tip_commit, change):
         log.info("%s: branch %s has commits by someone else; not touching it", repo, branch)
         return Outcome(branch, "blocked", remembered.number if remembered else None, "commits by someone else")
+    if tip is not None and tip_commit is not None and _trailer(change, wanted) in tip_commit.message.splitlines():
+        # The same edits are on the branch already (the memory of them was lost): nothing to write.
+        number, action = _ensure_pull(raw, repo, default_branch, branch, change)
+        memory.switch_backs[branch] = SwitchBackMemory(number, tip, wanted)
+        return Outcome(branch, "unchanged" if action == "updated" else action, number)
     new_files = {path: apply_edits(files[path], edits) for path, edits in edits_by_path([change]).items()}
-    commit = git.write_commit(head_sha, new_files, commit_message(change))
+    commit = git.write_commit(head_sha, new_files, commit_message(change, wanted))
     if tip is None:
         git.create_branch(branch, commit)
     else:
@@ -93,8 +98,13 @@ def _sync_one(raw: RawClient, git: GitData, repo: str, default_branch: str, head
 
 
 def is_own(commit: CommitInfo, change: SwitchBack) -> bool:
-    """The App's switch-back commit for this image: its trailer, and nothing stacked on top."""
-    return f"{TRAILER} {change.slug}" in commit.message.splitlines()
+    """The App's switch-back commit for this image (its trailer) at the tip: nothing stacked on top."""
+    return any(line.startswith(f"{TRAILER} {change.slug} ") for line in commit.message.splitlines())
+
+
+def _trailer(change: SwitchBack, digest: str) -> str:
+    """Names the image and the edits, so a later run knows the branch holds exactly these edits."""
+    return f"{TRAILER} {change.slug} {digest[:16]}"
 
 
 def _ensure_pull(raw: RawClient, repo: str, default_branch: str, branch: str,
@@ -137,11 +147,11 @@ def pull_title(change: SwitchBack) -> str:
     return f"Switch {change.slug} back to the release image {change.release.name}"
 
 
-def commit_message(change: SwitchBack) -> str:
+def commit_message(change: SwitchBack, digest: str) -> str:
     lines = [pull_title(change), "", f"{change.staging_name} was promoted: the release image has the same digest.",
              "Only the image references change; configuration follows in later commits.", ""]
     lines += [f"Refs #{n}" for n in change.issues]
-    return "\n".join([*lines, f"{TRAILER} {change.slug}"]) + "\n"
+    return "\n".join([*lines, _trailer(change, digest)]) + "\n"
 
 
 def pull_body(change: SwitchBack) -> str:
