@@ -45,6 +45,7 @@ from app.registry.client import RegistryClient
 from app.registry.promotion import PromoterManifestSource
 from app.registry.verify import K8S_IO_REF, K8S_IO_REPO, HostResolver
 from app.report.summary import ReviewFacts
+from app.service.scheduled import LoopDeps, handle_staging_job, is_staging_job
 from app.service.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -75,6 +76,7 @@ class ReviewDeps:
     # review) and the promoter manifests' cache, read through each job's GitHub client.
     registry: HostResolver | None = None
     manifests: PromoterManifestSource | None = None
+    _staging: LoopDeps | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
         if self.pacers is None:
@@ -108,6 +110,13 @@ class ReviewDeps:
             registry=RegistryClient(settings.registry.client_config()) if verify else None,
             manifests=PromoterManifestSource(_no_fetch) if verify else None,
         )
+
+    def staging_deps(self) -> LoopDeps:
+        """The staging loop's dependencies, sharing this review's clients (made once, then kept)."""
+        if self._staging is None:
+            self._staging = LoopDeps(github=self.github, registry=self.registry,
+                                     web_url=self.options.publish.web_url, clock=self.clock)
+        return self._staging
 
     def close_registry(self) -> None:
         if isinstance(self.registry, RegistryClient):
@@ -352,6 +361,9 @@ def mark_failed(job: ReviewJob, exc: BaseException, deps: ReviewDeps) -> None:
 
 
 def _handle(deps: ReviewDeps, job: ReviewJob) -> None:
+    if is_staging_job(job):
+        handle_staging_job(job, deps.staging_deps())
+        return
     review_pull_request(job, deps)
 
 

@@ -21,11 +21,13 @@ from app.analysis.board_format import BoardLinks, board_markdown
 from app.analysis.staging_board import StagingBoard, build_board
 from app.analysis.switch_back import plan_switch_back, slug_for
 from app.github import switch_back
-from app.github.client import InstallationClient
+from app.github.client import GitHubApp, InstallationClient
 from app.github.dashboard import sync_dashboard
 from app.github.git_data import GitData
 from app.github.loop_memory import LocalLoopStore, LoopMemory, LoopStore
 from app.github.tracking_notes import post_notes
+from app.jobs.consumer import PeriodicHook
+from app.jobs.model import ReviewJob
 from app.policy.config import POLICY_PATH, Policy, load_policy
 from app.registry.verify import HostResolver
 
@@ -139,3 +141,59 @@ def _switch_backs(client: InstallationClient, repo: str, default_branch: str, he
     present = {switch_back.BRANCH_PREFIX + slug_for(r.ref.name or r.ref.reference) for r in board.rows}
     return switch_back.sync_switch_backs(client.raw, repo, default_branch, head, plan, present, tree.texts, memory,
                                          known=known)
+
+
+# ---------------------------------------------------------------------------------------------
+# Queue wiring: a push to the default branch and the daily schedule ask for a run as a job.
+
+STAGING_EVENTS = frozenset({"push", "schedule"})
+STAGING_HOOK = "staging-loop"
+DAILY = 24 * 3600.0
+
+
+def staging_job(installation_id: int, repo: str, default_branch: str, head_sha: str, delivery_id: str,
+                event: str) -> ReviewJob:
+    """A staging-loop run as a queue job: pull request number 0, so a newer push supersedes a queued one."""
+    return ReviewJob(installation_id=installation_id, repo=repo, pr_number=0, head_sha=head_sha,
+                     delivery_id=delivery_id, event=event, base_ref=default_branch)
+
+
+def is_staging_job(job: ReviewJob) -> bool:
+    return job.pr_number == 0 and job.event in STAGING_EVENTS
+
+
+def handle_staging_job(job: ReviewJob, deps: LoopDeps) -> LoopResult:
+    return run_for_repository(deps, job.installation_id, job.repo, job.base_ref)
+
+
+def scheduled_jobs(app: GitHubApp, day: date) -> list[ReviewJob]:
+    """One job per repository of every installation; the delivery id makes it once a day."""
+    jobs = []
+    installations = app.auth.app_request("GET", "/app/installations", params={"per_page": 100}).json()
+    for installation in installations:
+        installation_id = int(installation["id"])
+        with app.client(installation_id) as client:
+            listed = client.raw.request("GET", "/installation/repositories", params={"per_page": 100}).json()
+        for repo in listed.get("repositories", []):
+            name = str(repo["full_name"])
+            jobs.append(staging_job(installation_id, name, str(repo.get("default_branch") or "main"), "",
+                                    f"schedule:{day.isoformat()}:{name}", "schedule"))
+    return jobs
+
+
+def schedule_hook(app: GitHubApp, deps: LoopDeps, interval: float = DAILY,
+                  clock: Callable[[], datetime] = lambda: datetime.now(UTC)) -> PeriodicHook:
+    """The periodic task running every repository's staging loop (about once a day).
+
+    It runs in the ticker's thread, one repository after the other, so a day's runs never crowd
+    out reviews on the queue; a repository that fails is logged and tried again the next day.
+    """
+
+    def run() -> None:
+        for job in scheduled_jobs(app, clock().date()):
+            try:
+                handle_staging_job(job, deps)
+            except Exception:
+                log.exception("staging loop of %s failed", job.repo)
+
+    return PeriodicHook(STAGING_HOOK, interval, run)

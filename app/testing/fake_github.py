@@ -946,6 +946,8 @@ class FakeGitHub:
             ("/app", ["GET"], self._get_app),
             ("/app/installations/<int:installation_id>/access_tokens", ["POST"], self._access_token),
             ("/app/hook/deliveries", ["GET"], self._list_deliveries),
+            ("/app/installations", ["GET"], self._list_installations),
+            ("/installation/repositories", ["GET"], self._installation_repositories),
             ("/app/hook/deliveries/<int:delivery_id>/attempts", ["POST"], self._redeliver),
             (r, ["GET"], self._get_repo),
             (f"{r}/pulls/<int:number>", ["GET"], self._get_pull),
@@ -1316,6 +1318,23 @@ class FakeGitHub:
             "repository_selection": "selected",
         }
         return self._json(body, 201)
+
+    def _list_installations(self) -> Response:
+        self._require_jwt()
+        listed = [{"id": i.id, "account": self._user(i.account), "repository_selection":
+                   "all" if i.repos is None else "selected"} for i in self.installations.values()]
+        return self._paginate(listed)
+
+    def _installation_repositories(self) -> Response:
+        scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+        grant = self.tokens.get(token) if scheme.lower() in ("token", "bearer") else None
+        if grant is None or grant[1] <= self.clock():
+            raise ApiError(401, "Bad credentials")
+        g.token = token
+        installation = self.installations[grant[0]]
+        repos = [self._repo_json(r) for name, r in sorted(self.repos.items())
+                 if not r.public and self._can_access(installation, name)]
+        return self._paginate(repos, wrap="repositories")
 
     def _list_deliveries(self) -> Response:
         self._require_jwt()
