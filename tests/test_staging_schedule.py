@@ -88,3 +88,19 @@ def test_the_daily_hook_runs_every_repository_and_one_failure_does_not_stop_the_
     assert hook.name == "staging-loop" and hook.interval == 24 * 3600
     assert [i.title for i in fake_github.repo(REPO).issues.values()] == ["Staging images"]
     assert fake_github.repo("octo-org/broken").issues == {}
+
+
+def test_the_sandbox_shows_the_dashboard_and_the_switch_back_after_promotion(rsa_keys: KeyPair) -> None:
+    import io
+
+    from app.testing.staging_demo import run_staging_demo
+
+    out = io.StringIO()
+    assert run_staging_demo(out, rsa_keys.private_pem, rsa_keys.public_pem, APP_ID) == 0
+    text = out.getvalue()
+    assert "→ daily run: dashboard created; switch-back none" in text
+    assert "| production | #16000, until" in text and "release tag missing" in text
+    assert "→ next daily run: dashboard edited; switch-back opened #16002" in text
+    assert "-  - image: 127.0.0.1:" in text and "+  - image: 127.0.0.1:" in text
+    assert "→ the App's review of #16002: check run success" in text
+    assert "→ one more run: dashboard unchanged, switch-back unchanged, 2 API requests" in text
