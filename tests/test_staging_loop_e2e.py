@@ -232,3 +232,20 @@ def test_a_repository_that_did_not_opt_in_costs_two_requests_and_writes_nothing(
     result = world.run()
     assert (result.opted_in, result.dashboard, result.api_requests) == (False, "off", 2)
     assert world.writes() == [] and fake.repo(REPO).issues.keys() == {31}
+
+
+def test_a_merged_switch_back_is_forgotten_without_a_closing_comment(world: World) -> None:
+    fake, host = world.fake, world.host
+    promote(world)
+    [opened] = world.run().switch_backs
+    pull = fake.repo(REPO).pulls[opened.number or 0]
+    # Merged: the default branch gets the pull request's change, the pull request is closed.
+    fake.push_commit(REPO, "main", {MODEL: model(f"{host}/etcdadm/etcd-manager:{TAG}"),
+                                    VALUES: f"image:\n  repository: {host}/etcdadm/etcd-manager\n  tag: {TAG}\n"},
+                     f"Merge pull request #{pull.number}")
+    pull.state = "closed"
+    after = world.run()
+    assert [(o.branch, o.action) for o in after.switch_backs] == [(BRANCH, "forgotten")]
+    assert [c for c in fake.repo(REPO).issue_comments.values() if c["_issue"] == pull.number] == []
+    assert f"heads/{BRANCH}" not in fake.repo(REPO).git.refs
+    assert after.dashboard == "closed"

@@ -30,7 +30,7 @@ log = logging.getLogger(__name__)
 BRANCH_PREFIX = "image-review/switch-back/"
 TRAILER = "Image-review-switch-back:"
 PULL_MARKER = "<!-- image-review:switch-back -->"
-Action = Literal["opened", "updated", "unchanged", "closed", "blocked"]
+Action = Literal["opened", "updated", "unchanged", "closed", "forgotten", "blocked"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,13 +124,18 @@ def _ensure_pull(raw: RawClient, repo: str, default_branch: str, branch: str,
 
 
 def _close(raw: RawClient, git: GitData, repo: str, branch: str, memory: LoopMemory) -> Outcome:
+    """The staging image left the default branch: close the pull request unless it is already
+    closed (merged: that is how the image left), and delete the branch if only the App wrote it."""
     record = memory.switch_backs.pop(branch)
-    raw.request("PATCH", f"/repos/{repo}/pulls/{record.number}", json={"state": "closed"}, expect=(200, 404, 422))
-    raw.request("POST", f"/repos/{repo}/issues/{record.number}/comments", expect=(201, 404, 410, 422), json={
-        "body": "The staging image is no longer in the default branch; closing this switch-back."})
+    pull = raw.request("GET", f"/repos/{repo}/pulls/{record.number}", expect=(200, 404))
+    still_open = pull.status_code == 200 and pull.json().get("state") == "open"
+    if still_open:
+        raw.request("PATCH", f"/repos/{repo}/pulls/{record.number}", json={"state": "closed"}, expect=(200, 422))
+        raw.request("POST", f"/repos/{repo}/issues/{record.number}/comments", expect=(201, 404, 410, 422), json={
+            "body": "The staging image is no longer in the default branch; closing this switch-back."})
     if git.branch_head(branch) == record.commit:
         git.delete_branch(branch)  # only the App's own commit is on it
-    return Outcome(branch, "closed", record.number)
+    return Outcome(branch, "closed" if still_open else "forgotten", record.number)
 
 
 def _recall(raw: RawClient, repo: str, memory: LoopMemory) -> None:

@@ -73,6 +73,12 @@ class LoopDeps:
     trees: TreeCache = field(default_factory=TreeCache)
     web_url: str = "https://github.com"
     clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
+    _locks: dict[str, threading.Lock] = field(default_factory=dict, repr=False)
+    _locks_guard: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def repo_lock(self, repo: str) -> threading.Lock:
+        with self._locks_guard:
+            return self._locks.setdefault(repo, threading.Lock())
 
 
 @dataclass
@@ -87,7 +93,9 @@ class LoopResult:
 
 
 def run_for_repository(deps: LoopDeps, installation_id: int, repo: str, default_branch: str) -> LoopResult:
-    with deps.github(installation_id) as client:
+    # A push's run and the daily run of one repository never overlap in a process: two would
+    # both find no dashboard and create one each.
+    with deps.repo_lock(repo), deps.github(installation_id) as client:
         result = run_staging_loop(client, repo, default_branch, deps)
         result.api_requests = client.counter.requests
     log.info("staging loop of %s: dashboard %s, %d switch-back(s), %d note(s), %d API request(s)", repo,
