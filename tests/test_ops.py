@@ -558,6 +558,7 @@ def test_app_manifest_asks_for_the_needed_permissions_and_events() -> None:
         "check_suite",
         "issue_comment",
         "push",
+        "issues",
     }
     assert manifest["hook_attributes"]["url"].endswith("/webhook")
     assert manifest["name"] and manifest["url"] and manifest["redirect_url"]

@@ -249,3 +249,35 @@ def test_a_merged_switch_back_is_forgotten_without_a_closing_comment(world: Worl
     assert [c for c in fake.repo(REPO).issue_comments.values() if c["_issue"] == pull.number] == []
     assert f"heads/{BRANCH}" not in fake.repo(REPO).git.refs
     assert after.dashboard == "closed"
+
+
+def test_without_switch_back_a_ticked_box_on_the_dashboard_asks_for_one(world: World) -> None:
+    from app.service.scheduled import is_staging_job
+    from app.service.webhook import Delivery, route
+
+    fake, host = world.fake, world.host
+    fake.push_commit(REPO, "main", {POLICY: policy(host).replace("switch_back: true\n", "")}, "Dashboard only")
+    promote(world)
+    first = world.run()
+    assert first.switch_backs == [] and fake.repo(REPO).pulls == {}
+    number, _, body = dashboard(fake)
+    box = f"- [ ] `{host}/k8s-staging-etcdadm/etcd-manager` <!-- image-review:switch-back-request etcd-manager -->"
+    assert box in body
+    fake.reset_requests()
+    assert world.run().api_requests == 3  # the ref, the policy and the dashboard's boxes
+    assert world.writes() == []
+
+    # A person ticks the box; GitHub sends issues.edited.
+    issue = fake.repo(REPO).issues[number]
+    issue.body = body.replace("- [ ] `", "- [x] `")
+    payload = {"action": "edited", "issue": {"number": number, "body": issue.body},
+               "repository": {"full_name": REPO, "default_branch": "main"},
+               "installation": {"id": INSTALLATION_ID}, "sender": {"login": "dev", "type": "User"}}
+    [job] = route(Delivery("d-tick", "issues", payload)).jobs
+    assert is_staging_job(job) and job.base_ref == "main"
+    asked = world.run()
+    assert [(o.branch, o.action) for o in asked.switch_backs] == [(BRANCH, "opened")]
+    assert "- [x] `" in dashboard(fake)[2]
+    fake.reset_requests()
+    again = world.run()
+    assert [(o.action) for o in again.switch_backs] == ["unchanged"] and world.writes() == []

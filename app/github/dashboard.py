@@ -8,6 +8,8 @@ of its number is only a shortcut), so a lost memory never makes a second dashboa
 from __future__ import annotations
 
 import hashlib
+import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -16,6 +18,8 @@ from app.github.client import RawClient
 from app.github.loop_memory import LoopMemory
 
 DASHBOARD_LABEL = "image-review/staging-images"
+REQUEST_MARKER = "image-review:switch-back-request"
+_TICKED = re.compile(r"^\s*[-*] \[[xX]\] .*<!-- " + re.escape(REQUEST_MARKER) + r" (\S+) -->", re.M)
 Action = Literal["unchanged", "created", "edited", "closed", "reopened", "none"]
 
 
@@ -90,3 +94,22 @@ def find_dashboard(raw: RawClient, repo: str, remembered: int | None) -> FoundIs
 
 def _found(data: dict[str, Any]) -> FoundIssue:
     return FoundIssue(int(data["number"]), str(data.get("state", "open")), str(data.get("body") or ""))
+
+
+def request_lines(images: Iterable[tuple[str, str]], ticked: set[str]) -> list[str]:
+    """A task list under the table: tick an image to ask for its switch-back pull request.
+
+    ``images`` are (staging image, branch slug) of the promoted rows; ``ticked`` the slugs
+    already asked for (kept ticked when the App rewrites the body).
+    """
+    listed = list(dict.fromkeys(images))
+    if not listed:
+        return []
+    out = ["", "Promoted staging images: tick one to have a switch-back pull request opened.", ""]
+    out += [f"- [{'x' if slug in ticked else ' '}] `{name}` <!-- {REQUEST_MARKER} {slug} -->" for name, slug in listed]
+    return out
+
+
+def requested_slugs(body: str) -> set[str]:
+    """The images whose box is ticked in a dashboard body."""
+    return set(_TICKED.findall(body))

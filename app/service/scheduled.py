@@ -22,7 +22,7 @@ from app.analysis.staging_board import StagingBoard, build_board
 from app.analysis.switch_back import plan_switch_back, slug_for
 from app.github import switch_back
 from app.github.client import GitHubApp, InstallationClient
-from app.github.dashboard import sync_dashboard
+from app.github.dashboard import find_dashboard, request_lines, requested_slugs, sync_dashboard
 from app.github.git_data import GitData
 from app.github.loop_memory import LocalLoopStore, LoopMemory, LoopStore
 from app.github.tracking_notes import post_notes
@@ -119,12 +119,20 @@ def run_staging_loop(client: InstallationClient, repo: str, default_branch: str,
     board = build_board(tree.report, policy, deps.registry, today)
     remembered = deps.store.load(repo)
     memory = remembered or LoopMemory()
-    if policy.dashboard:
-        body = board_markdown(board, BoardLinks(f"{deps.web_url}/{repo}/blob/{head}"))
-        result.dashboard = sync_dashboard(client.raw, repo, body, board.empty, memory, commit=head)
-    if policy.switch_back:
+    promoted = [(r.ref.name or r.ref.reference, slug_for(r.ref.name or r.ref.reference)) for r in board.rows
+                if r.promotion.state == "promoted"]
+    # Without switch_back, the dashboard's ticked boxes ask for switch-backs one image at a time.
+    offered = policy.dashboard and not policy.switch_back and bool(promoted)
+    requested = _ticked(client, repo, memory) if offered else set()
+    if policy.switch_back or requested:
         result.switch_backs = _switch_backs(client, repo, default_branch, head, board, tree, memory,
-                                            known=remembered is not None)
+                                            known=remembered is not None,
+                                            only=None if policy.switch_back else requested)
+    if policy.dashboard:
+        ticked = requested | {b.removeprefix(switch_back.BRANCH_PREFIX) for b in memory.switch_backs}
+        extra = (lambda _b: request_lines(promoted, ticked)) if offered else None
+        body = board_markdown(board, BoardLinks(f"{deps.web_url}/{repo}/blob/{head}"), extra=extra)
+        result.dashboard = sync_dashboard(client.raw, repo, body, board.empty, memory, commit=head)
     result.notes = post_notes(client.raw, repo, board, memory)
     deps.store.save(repo, memory)
     return result
@@ -143,9 +151,17 @@ def _tree_audit(git: GitData, repo: str, head: str, policy: Policy, today: date,
     return tree
 
 
+def _ticked(client: InstallationClient, repo: str, memory: LoopMemory) -> set[str]:
+    found = find_dashboard(client.raw, repo, memory.dashboard_number)
+    return requested_slugs(found.body) if found is not None and found.state == "open" else set()
+
+
 def _switch_backs(client: InstallationClient, repo: str, default_branch: str, head: str, board: StagingBoard,
-                  tree: TreeAudit, memory: LoopMemory, *, known: bool) -> list[switch_back.Outcome]:
+                  tree: TreeAudit, memory: LoopMemory, *, known: bool,
+                  only: set[str] | None) -> list[switch_back.Outcome]:
     plan = plan_switch_back(board, tree.texts.get)
+    if only is not None:
+        plan.changes = [c for c in plan.changes if c.slug in only]
     present = {switch_back.BRANCH_PREFIX + slug_for(r.ref.name or r.ref.reference) for r in board.rows}
     return switch_back.sync_switch_backs(client.raw, repo, default_branch, head, plan, present, tree.texts, memory,
                                          known=known)
@@ -154,7 +170,7 @@ def _switch_backs(client: InstallationClient, repo: str, default_branch: str, he
 # ---------------------------------------------------------------------------------------------
 # Queue wiring: a push to the default branch and the daily schedule ask for a run as a job.
 
-STAGING_EVENTS = frozenset({"push", "schedule"})
+STAGING_EVENTS = frozenset({"push", "schedule", "dashboard"})
 STAGING_HOOK = "staging-loop"
 DAILY = 24 * 3600.0
 

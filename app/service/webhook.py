@@ -95,6 +95,8 @@ def route(delivery: Delivery) -> Routing:
             return Routing(note=_installation_note(delivery))
         case "push":
             return _route_push(delivery)
+        case "issues":
+            return _route_dashboard_edit(delivery)
         case _:
             return Routing(note=f"event {delivery.name} is not handled")
 
@@ -119,6 +121,21 @@ def _route_push(d: Delivery) -> Routing:
     after = _require_str(d.payload, "after")
     return Routing(jobs=(staging_job(_installation_id(d.payload), _repo(d.payload), default, after, d.delivery_id,
                                      "push"),))
+
+
+def _route_dashboard_edit(d: Delivery) -> Routing:
+    """A person edited the dashboard issue (ticked a switch-back box): run the staging loop now."""
+    from app.analysis.board_format import DASHBOARD_MARKER
+    from app.service.scheduled import staging_job
+
+    issue = _require_dict(d.payload, "issue")
+    if d.action != "edited" or DASHBOARD_MARKER not in str(issue.get("body") or ""):
+        return Routing(note=f"{d.name} is not an edit of the staging dashboard")
+    if _optional_dict(d.payload, "sender").get("type") == "Bot":
+        return Routing(note="dashboard edited by a bot")
+    default = _require_str(_require_dict(d.payload, "repository"), "default_branch", where="repository")
+    return Routing(jobs=(staging_job(_installation_id(d.payload), _repo(d.payload), default, "", d.delivery_id,
+                                     "dashboard"),))
 
 
 def _route_check(d: Delivery) -> Routing:
