@@ -165,3 +165,20 @@ def test_switch_back_refuses_a_work_tree_that_moved(repo: Path, capsys: pytest.C
     code, _, err = run(capsys, "switch-back", "--repo", str(repo), "--write", "--today", "2026-12-01")
     assert code == 2
     assert f"{MODEL}:7 has changed since it was read (the work tree differs from HEAD" in err
+
+
+def test_switch_back_refuses_when_the_policy_forbids_registry_lookups(
+    repo: Path, registry: Registry, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = repo / "offline.yml"
+    config.write_text("version: 1\nregistry_verification: {enabled: false}\n")
+    code, out, err = run(capsys, "switch-back", "--repo", str(repo), "--config", str(config))
+    assert (code, out) == (2, "")
+    assert "registry_verification.enabled: false" in err and "Traceback" not in err
+
+
+def test_audit_and_switch_back_name_a_missing_repository(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    for command in ("audit", "switch-back"):
+        code, _, err = run(capsys, command, "--repo", str(tmp_path / "nope"), *(("--online",) if command == "audit"
+                                                                                 else ()))
+        assert code == 2 and "no such directory" in err

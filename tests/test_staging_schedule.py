@@ -104,3 +104,15 @@ def test_the_sandbox_shows_the_dashboard_and_the_switch_back_after_promotion(rsa
     assert "-  - image: 127.0.0.1:" in text and "+  - image: 127.0.0.1:" in text
     assert "→ the App's review of #16002: check run success" in text
     assert "→ one more run: dashboard unchanged, switch-back unchanged, 2 API requests" in text
+
+
+def test_giving_up_on_a_staging_run_touches_no_check_run(fake_github: FakeGitHub, rsa_keys: KeyPair) -> None:
+    from app.service.review import mark_failed
+    from app.service.scheduled import staging_job
+
+    deps, github = review_deps(fake_github.base_url, APP_ID, rsa_keys.private_pem)
+    try:
+        mark_failed(staging_job(INSTALLATION_ID, REPO, "main", "", "d-1", "push"), RuntimeError("boom"), deps)
+    finally:
+        github.close()
+    assert fake_github.requests == []

@@ -44,6 +44,9 @@ def cmd_switch_back(args: argparse.Namespace) -> int:
     except InputError:
         raise InputError(f"bad ref {args.ref!r}: not a commit in {args.repo}") from None
     policy = policy_for(args, None, repo, rev)
+    if not policy.registry_verification.enabled:
+        raise InputError("switch-back needs the registries (is the build promoted?), but the policy sets "
+                         "registry_verification.enabled: false")
     today = args.today or date.today()
     report = audit_tree(repo, rev, policy, today)
     with registry_client(policy, os.environ) as client:

@@ -71,6 +71,8 @@ def sync_switch_backs(raw: RawClient, repo: str, default_branch: str, head_sha: 
 def _sync_one(raw: RawClient, git: GitData, repo: str, default_branch: str, head_sha: str, change: SwitchBack,
               files: Mapping[str, str], memory: LoopMemory) -> Outcome:
     branch = branch_for(change)
+    if branch == default_branch or not branch.startswith(BRANCH_PREFIX):
+        raise ValueError(f"refusing to write branch {branch!r} of {repo}")  # never the default branch
     wanted = edits_digest(change)
     remembered = memory.switch_backs.get(branch)
     if remembered is not None and remembered.edits_digest == wanted:

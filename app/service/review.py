@@ -327,6 +327,10 @@ def failure_text(job: ReviewJob, exc: BaseException) -> tuple[str, str]:
 
 def mark_failed(job: ReviewJob, exc: BaseException, deps: ReviewDeps) -> None:
     """Close the head's check run as neutral with the reason; never raises (it is the last word)."""
+    if is_staging_job(job):
+        # No check run belongs to a staging-loop run; the next push or day runs it again.
+        log.error("staging loop of %s gave up: %s: %s", job.repo, type(exc).__name__, exc)
+        return
     title, summary = failure_text(job, exc)
     try:
         with deps.github(job.installation_id) as client:
