@@ -281,3 +281,22 @@ def test_without_switch_back_a_ticked_box_on_the_dashboard_asks_for_one(world: W
     fake.reset_requests()
     again = world.run()
     assert [(o.action) for o in again.switch_backs] == ["unchanged"] and world.writes() == []
+
+
+def test_the_promoter_manifest_shows_a_build_promoted_under_another_tag(world: World) -> None:
+    from app.registry.promotion import IMAGES_YAML_PATH, PromoterManifestSource
+
+    fake, host = world.fake, world.host
+    promoted_tag = "v3.0.20220503"
+    digest = world.pusher.push_image("etcdadm/etcd-manager", promoted_tag, make_image("etcd-manager"))
+    fake.add_public_repo("kubernetes/k8s.io")
+    path = IMAGES_YAML_PATH.format(project="k8s-staging-etcdadm")
+    images_yaml = f'- name: etcd-manager\n  dmap:\n    "{digest}": ["{promoted_tag}"]\n'
+    fake.set_file("kubernetes/k8s.io", "main", path, images_yaml)
+    world.deps.manifests = PromoterManifestSource(lambda _path: None)
+    result = world.run()
+    [outcome] = result.switch_backs
+    pull = fake.repo(REPO).pulls[outcome.number or 0]
+    assert f"+  - image: {host}/etcdadm/etcd-manager:{promoted_tag}" in pull.diff
+    assert f"promoter manifest `{path}`" in pull.body
+    assert f"as `{host}/etcdadm/etcd-manager:{promoted_tag}` (per `{path}`)" in dashboard(fake)[2]

@@ -19,7 +19,8 @@ from app.core.references import ImageRef
 from app.policy import Policy
 from app.policy.evidence import PromotionEvidence, image_ref, suggested_release
 from app.registry.client import host_matches
-from app.registry.promotion import Resolver, check_promotions
+from app.registry.promotion import PromoterManifestSource, Resolver, check_promotions
+from app.registry.verify import with_manifest
 
 EXPIRING_DAYS = 14
 PromotionState = Literal["promoted", "release-missing", "different-build", "unknown", "no-release", "not-checked"]
@@ -99,11 +100,13 @@ class StagingBoard:
                 "exemption_alerts": [i.to_json() for i in self.exemption_alerts]}
 
 
-def build_board(report: AuditReport, policy: Policy, resolver: HostResolver | None, today: date) -> StagingBoard:
-    """The board of an audit; the registries are asked when ``resolver`` is given."""
+def build_board(report: AuditReport, policy: Policy, resolver: HostResolver | None, today: date,
+                manifests: PromoterManifestSource | None = None) -> StagingBoard:
+    """The board of an audit; the registries are asked when ``resolver`` is given, and the
+    promoter's manifests (``manifests``) where the registries show no promotion."""
     # Exemption items carry the exemption's description as subject, so only staging items match.
     by_place = {(i.path, i.line, i.subject): i for i in report.items}
-    promotions = promotion_states(report.staging_refs, policy, resolver)
+    promotions = promotion_states(report.staging_refs, policy, resolver, manifests)
     rows = [
         StagingRow(ref, by_place[(ref.path, ref.line, ref.reference)],
                    "production" if policy.is_production(ref.path) else "allowed", promotion)
@@ -121,7 +124,8 @@ def _order(row: StagingRow, today: date) -> tuple[int, int]:
     return first, row.item.urgency
 
 
-def promotion_states(refs: Sequence[RefChange], policy: Policy, resolver: HostResolver | None) -> list[Promotion]:
+def promotion_states(refs: Sequence[RefChange], policy: Policy, resolver: HostResolver | None,
+                     manifests: PromoterManifestSource | None = None) -> list[Promotion]:
     """One promotion state per staging reference; each distinct pair is asked once."""
     pairs: dict[int, tuple[ImageRef, ImageRef]] = {}
     out: list[Promotion] = []
@@ -139,6 +143,8 @@ def promotion_states(refs: Sequence[RefChange], policy: Policy, resolver: HostRe
             out.append(Promotion("unknown"))
     if resolver is not None and pairs:
         for index, evidence in zip(pairs, check_promotions(pairs.values(), resolver), strict=True):
+            if manifests is not None:
+                evidence = with_manifest(evidence, policy, resolver, manifests)
             out[index] = from_evidence(evidence)
     return out
 

@@ -114,7 +114,7 @@ class ReviewDeps:
     def staging_deps(self) -> LoopDeps:
         """The staging loop's dependencies, sharing this review's clients (made once, then kept)."""
         if self._staging is None:
-            self._staging = LoopDeps(github=self.github, registry=self.registry,
+            self._staging = LoopDeps(github=self.github, registry=self.registry, manifests=self.manifests,
                                      web_url=self.options.publish.web_url, clock=self.clock)
         return self._staging
 

@@ -15,6 +15,7 @@ from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
+from functools import partial
 
 from app.analysis.audit import AuditReport, audit_blobs
 from app.analysis.board_format import BoardLinks, board_markdown
@@ -29,7 +30,8 @@ from app.github.tracking_notes import post_notes
 from app.jobs.consumer import PeriodicHook
 from app.jobs.model import ReviewJob
 from app.policy.config import POLICY_PATH, Policy, load_policy
-from app.registry.verify import HostResolver
+from app.registry.promotion import PromoterManifestSource
+from app.registry.verify import K8S_IO_REF, K8S_IO_REPO, HostResolver
 
 log = logging.getLogger(__name__)
 
@@ -69,6 +71,7 @@ class TreeCache:
 class LoopDeps:
     github: ClientFactory
     registry: HostResolver | None = None
+    manifests: PromoterManifestSource | None = None  # the image promoter's images.yaml files
     store: LoopStore = field(default_factory=LocalLoopStore)
     trees: TreeCache = field(default_factory=TreeCache)
     web_url: str = "https://github.com"
@@ -116,7 +119,8 @@ def run_staging_loop(client: InstallationClient, repo: str, default_branch: str,
     result.opted_in = True
     today = deps.clock().date()
     tree = _tree_audit(git, repo, head, policy, today, deps.trees)
-    board = build_board(tree.report, policy, deps.registry, today)
+    manifests = deps.manifests.with_fetch(partial(_k8s_io_file, client)) if deps.manifests else None
+    board = build_board(tree.report, policy, deps.registry, today, manifests)
     remembered = deps.store.load(repo)
     memory = remembered or LoopMemory()
     promoted = [(r.ref.name or r.ref.reference, slug_for(r.ref.name or r.ref.reference)) for r in board.rows
@@ -136,6 +140,10 @@ def run_staging_loop(client: InstallationClient, repo: str, default_branch: str,
     result.notes = post_notes(client.raw, repo, board, memory)
     deps.store.save(repo, memory)
     return result
+
+
+def _k8s_io_file(client: InstallationClient, path: str) -> str | None:
+    return client.raw.file_text(K8S_IO_REPO, path, K8S_IO_REF)
 
 
 def _tree_audit(git: GitData, repo: str, head: str, policy: Policy, today: date, cache: TreeCache) -> TreeAudit:
