@@ -300,3 +300,13 @@ def test_the_promoter_manifest_shows_a_build_promoted_under_another_tag(world: W
     assert f"+  - image: {host}/etcdadm/etcd-manager:{promoted_tag}" in pull.diff
     assert f"promoter manifest `{path}`" in pull.body
     assert f"as `{host}/etcdadm/etcd-manager:{promoted_tag}` (per `{path}`)" in dashboard(fake)[2]
+
+
+def test_grouped_by_project_the_branch_is_named_for_the_project(world: World) -> None:
+    fake, host = world.fake, world.host
+    fake.push_commit(REPO, "main", {POLICY: policy(host) + "switch_back_group: project\n"}, "One per project")
+    promote(world)
+    [outcome] = world.run().switch_backs
+    pull = fake.repo(REPO).pulls[outcome.number or 0]
+    assert (outcome.branch, outcome.action) == ("image-review/switch-back/k8s-staging-etcdadm", "opened")
+    assert pull.title == f"Switch k8s-staging-etcdadm back to the release image {host}/etcdadm/etcd-manager"

@@ -105,3 +105,29 @@ def test_notes_once_per_kind_release_available_and_seven_days_from_expiry() -> N
     assert [(n.issue, n.kind) for n in notes_for(board)] == [(7, "expiring")]
     assert [(n.issue, n.kind) for n in notes_for(promoted(board))] == [
         (7, "release-available"), (7, "expiring"), (8, "release-available")]
+
+
+def test_grouped_by_project_two_images_make_one_change() -> None:
+    other = "gcr.io/k8s-staging-etcdadm/etcd-backup"
+    text = f"image: {STAGING}:v1\nsidecar: {other}:v1\n"
+    board = board_of({"deploy/x.yaml": text})
+    rows = [replace(r, promotion=Promotion("promoted", "same digest",
+                                           try_parse(f"registry.k8s.io/etcdadm/{r.ref.name.rsplit('/', 1)[1]}:v1"),
+                                           DIGEST, DIGEST)) for r in board.rows if r.ref.name]
+    board = replace(board, rows=rows)
+    by_image = plan_switch_back(board, {"deploy/x.yaml": text}.get)
+    assert [c.slug for c in by_image.changes] == ["etcd-backup", "etcd-manager"]
+    [change] = plan_switch_back(board, {"deploy/x.yaml": text}.get, "project").changes
+    assert (change.slug, change.release_names) == (
+        "k8s-staging-etcdadm", ["registry.k8s.io/etcdadm/etcd-backup", "registry.k8s.io/etcdadm/etcd-manager"])
+    assert apply_edits(text, change.edits) == (
+        "image: registry.k8s.io/etcdadm/etcd-manager:v1\nsidecar: registry.k8s.io/etcdadm/etcd-backup:v1\n")
+
+
+def test_switch_back_group_must_be_image_or_project() -> None:
+    from app.policy import PolicyError, parse_policy_strict
+
+    assert parse_policy_strict("switch_back_group: project\n").switch_back_group == "project"
+    with pytest.raises(PolicyError) as bad:
+        parse_policy_strict("switch_back_group: repo\n")
+    assert any("must be image or project, not 'repo'" in str(i) for i in bad.value.issues)

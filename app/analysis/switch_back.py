@@ -13,6 +13,7 @@ import difflib
 import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from typing import Literal
 
 from app.analysis.staging_board import StagingBoard, StagingRow
 from app.core.references import ImageRef
@@ -26,14 +27,22 @@ class LineEdit:
     new: str
 
 
+Grouping = Literal["image", "project"]
+
+
 @dataclass(slots=True)
 class SwitchBack:
-    """The switch back of one staging image (its registry/repository) to its release."""
+    """The switch back of one staging image (its registry/repository), or of every image of one
+    staging project (``group: project``), to the release."""
 
-    staging_name: str
-    release: ImageRef
+    staging_name: str  # the image, or the project's location
+    release: ImageRef  # the first row's release (the only one when grouped by image)
     rows: list[StagingRow] = field(default_factory=list)
     edits: list[LineEdit] = field(default_factory=list)
+
+    @property
+    def release_names(self) -> list[str]:
+        return sorted({r.promotion.release.name for r in self.rows if r.promotion.release is not None})
 
     @property
     def slug(self) -> str:
@@ -46,6 +55,11 @@ class SwitchBack:
     @property
     def paths(self) -> list[str]:
         return sorted({e.path for e in self.edits})
+
+
+def group_name(image: str, group: Grouping) -> str:
+    """What a switch-back gathers: the image itself, or its project (the location it sits in)."""
+    return image.rsplit("/", 1)[0] if group == "project" and "/" in image else image
 
 
 def slug_for(name: str) -> str:
@@ -75,8 +89,10 @@ def written_name(reference: str) -> str:
     return head if sep and "/" not in tail else name
 
 
-def plan_switch_back(board: StagingBoard, read: Callable[[str], str | None]) -> SwitchBackPlan:
-    """Edits for every promoted row, grouped by staging image; ``read(path)`` gives a file's text."""
+def plan_switch_back(board: StagingBoard, read: Callable[[str], str | None],
+                     group: Grouping = "image") -> SwitchBackPlan:
+    """Edits for every promoted row, grouped by staging image (or project); ``read(path)`` gives a
+    file's text."""
     plan = SwitchBackPlan()
     by_name: dict[str, SwitchBack] = {}
     texts: dict[str, list[str] | None] = {}
@@ -91,7 +107,7 @@ def plan_switch_back(board: StagingBoard, read: Callable[[str], str | None]) -> 
         if edit is None:
             plan.skipped.append((row, "the line no longer holds the reference"))
             continue
-        name = row.ref.name or written_name(row.ref.reference)
+        name = group_name(row.ref.name or written_name(row.ref.reference), group)
         change = by_name.setdefault(name, SwitchBack(name, row.promotion.release))
         change.rows.append(row)
         if edit not in change.edits:

@@ -59,7 +59,7 @@ def cmd_switch_back(args: argparse.Namespace) -> int:
         print("image-review: no promoted staging image to switch back", file=sys.stderr)
         return EXIT_OK
     for change in plan.changes:
-        print(f"image-review: {change.staging_name} -> {change.release.name}: "
+        print(f"image-review: {change.staging_name} -> {', '.join(change.release_names)}: "
               f"{len(change.edits)} line(s) in {len(change.paths)} file(s)", file=sys.stderr)
     for path, edits in sorted(edits_by_path(plan.changes).items()):
         before = _read(root / path) or ""

@@ -47,7 +47,7 @@ def branch_for(change: SwitchBack) -> str:
 
 def edits_digest(change: SwitchBack) -> str:
     text = "\n".join(f"{e.path}:{e.line}:{e.old}\0{e.new}" for e in change.edits)
-    return hashlib.sha256(f"{change.release.canonical()}\n{text}".encode()).hexdigest()
+    return hashlib.sha256(f"{' '.join(change.release_names)}\n{text}".encode()).hexdigest()
 
 
 def sync_switch_backs(raw: RawClient, repo: str, default_branch: str, head_sha: str, plan: SwitchBackPlan,
@@ -151,7 +151,10 @@ def _recall(raw: RawClient, repo: str, memory: LoopMemory) -> None:
 
 
 def pull_title(change: SwitchBack) -> str:
-    return f"Switch {change.slug} back to the release image {change.release.name}"
+    names = change.release_names
+    if len(names) == 1:
+        return f"Switch {change.slug} back to the release image {names[0]}"
+    return f"Switch the {change.slug} images back to their release images"
 
 
 def commit_message(change: SwitchBack, digest: str) -> str:
@@ -163,8 +166,9 @@ def commit_message(change: SwitchBack, digest: str) -> str:
 
 def pull_body(change: SwitchBack) -> str:
     out = [PULL_MARKER,
-           f"The staging build of `{change.staging_name}` has been promoted: `{change.release.name}` holds the "
-           "same image. This pull request switches the references back to the release image and changes "
+           f"The staging builds of `{change.staging_name}` have been promoted: "
+           f"{', '.join(f'`{n}`' for n in change.release_names)} hold the same images. This pull request "
+           "switches the references back to the release images and changes "
            "nothing else (the first step of the two-step change; configuration follows separately).", "",
            "| Staging reference | Release reference | Digest | Source |", "|---|---|---|---|"]
     seen: set[str] = set()

@@ -20,7 +20,7 @@ from functools import partial
 from app.analysis.audit import AuditReport, audit_blobs
 from app.analysis.board_format import BoardLinks, board_markdown
 from app.analysis.staging_board import StagingBoard, build_board
-from app.analysis.switch_back import plan_switch_back, slug_for
+from app.analysis.switch_back import Grouping, group_name, plan_switch_back, slug_for
 from app.github import switch_back
 from app.github.client import GitHubApp, InstallationClient
 from app.github.dashboard import find_dashboard, request_lines, requested_slugs, sync_dashboard
@@ -123,13 +123,15 @@ def run_staging_loop(client: InstallationClient, repo: str, default_branch: str,
     board = build_board(tree.report, policy, deps.registry, today, manifests)
     remembered = deps.store.load(repo)
     memory = remembered or LoopMemory()
-    promoted = [(r.ref.name or r.ref.reference, slug_for(r.ref.name or r.ref.reference)) for r in board.rows
-                if r.promotion.state == "promoted"]
+    group = grouping(policy)
+    promoted = [(name, slug_for(name)) for name in
+                (group_name(r.ref.name or r.ref.reference, group) for r in board.rows
+                 if r.promotion.state == "promoted")]
     # Without switch_back, the dashboard's ticked boxes ask for switch-backs one image at a time.
     offered = policy.dashboard and not policy.switch_back and bool(promoted)
     requested = _ticked(client, repo, memory) if offered else set()
     if policy.switch_back or requested:
-        result.switch_backs = _switch_backs(client, repo, default_branch, head, board, tree, memory,
+        result.switch_backs = _switch_backs(client, repo, default_branch, head, board, tree, memory, policy,
                                             known=remembered is not None,
                                             only=None if policy.switch_back else requested)
     if policy.dashboard:
@@ -159,18 +161,24 @@ def _tree_audit(git: GitData, repo: str, head: str, policy: Policy, today: date,
     return tree
 
 
+def grouping(policy: Policy) -> Grouping:
+    return "project" if policy.switch_back_group == "project" else "image"
+
+
 def _ticked(client: InstallationClient, repo: str, memory: LoopMemory) -> set[str]:
     found = find_dashboard(client.raw, repo, memory.dashboard_number)
     return requested_slugs(found.body) if found is not None and found.state == "open" else set()
 
 
 def _switch_backs(client: InstallationClient, repo: str, default_branch: str, head: str, board: StagingBoard,
-                  tree: TreeAudit, memory: LoopMemory, *, known: bool,
+                  tree: TreeAudit, memory: LoopMemory, policy: Policy, *, known: bool,
                   only: set[str] | None) -> list[switch_back.Outcome]:
-    plan = plan_switch_back(board, tree.texts.get)
+    group = grouping(policy)
+    plan = plan_switch_back(board, tree.texts.get, group)
     if only is not None:
         plan.changes = [c for c in plan.changes if c.slug in only]
-    present = {switch_back.BRANCH_PREFIX + slug_for(r.ref.name or r.ref.reference) for r in board.rows}
+    present = {switch_back.BRANCH_PREFIX + slug_for(group_name(r.ref.name or r.ref.reference, group))
+               for r in board.rows}
     return switch_back.sync_switch_backs(client.raw, repo, default_branch, head, plan, present, tree.texts, memory,
                                          known=known)
 
