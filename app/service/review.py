@@ -35,6 +35,7 @@ from app.github.fetch import (
     paginate,
     resolve_pull,
 )
+from app.github.loop_memory import LocalLoopStore, LoopStore, RedisLoopStore, SqliteLoopStore
 from app.github.memory import LocalMemory, RedisMemory, ReviewMemory, SqliteMemory
 from app.github.pacing import PacerPool, PaceSettings
 from app.github.publish import LabelConfig, Publisher, PublishOptions, PublishResult, PullTarget
@@ -76,6 +77,7 @@ class ReviewDeps:
     # review) and the promoter manifests' cache, read through each job's GitHub client.
     registry: HostResolver | None = None
     manifests: PromoterManifestSource | None = None
+    staging_store: LoopStore | None = None  # the staging loop's memory (None: this process only)
     _staging: LoopDeps | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
@@ -109,13 +111,16 @@ class ReviewDeps:
             memory=memory,
             registry=RegistryClient(settings.registry.client_config()) if verify else None,
             manifests=PromoterManifestSource(_no_fetch) if verify else None,
+            staging_store=(RedisLoopStore(settings.redis_url) if settings.redis_url
+                           else SqliteLoopStore(settings.data_dir / "staging-loop.sqlite3")),
         )
 
     def staging_deps(self) -> LoopDeps:
         """The staging loop's dependencies, sharing this review's clients (made once, then kept)."""
         if self._staging is None:
             self._staging = LoopDeps(github=self.github, registry=self.registry, manifests=self.manifests,
-                                     web_url=self.options.publish.web_url, clock=self.clock)
+                                     web_url=self.options.publish.web_url, clock=self.clock,
+                                     store=self.staging_store or LocalLoopStore())
         return self._staging
 
     def close_registry(self) -> None:
