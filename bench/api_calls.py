@@ -14,7 +14,8 @@ with the installation token already cached, as in a running App. Cases:
    did not opt in, (b) one with ``dashboard`` and ``switch_back`` whose dashboard and switch-back
    pull request are current (a real ``docker-registry`` on loopback holds the promoted build):
    at most 3 requests each; for information, (c) the first run, which creates them, and (d) a
-   run after the App lost its memory.
+   run after the App lost its memory; (e) a dashboard-only repository whose promoted image is
+   offered as a box to tick (the boxes are read): at most 3.
 
 Exit status 1 when a budget is exceeded.
 """
@@ -187,6 +188,15 @@ def scheduled_runs(fake: FakeGitHub, private_key: str) -> bool:
         log = run(busy)
         print(f"4d. scheduled run after the App lost its memory: {len(log)} requests")
         print("".join(f"     {line}\n" for line in log), end="")
+        boxes = "kubernetes/etcd-boxes"
+        fake.push_commit(boxes, "main", {".github/image-review.yml": policy.replace("switch_back: true\n", ""),
+                                         "manifests/etcd.yaml": staging}, "dashboard only")
+        run(boxes)
+        log = run(boxes)
+        print(f"4e. scheduled run, dashboard only, a promoted image offered as a box: {len(log)} requests "
+              "(budget: at most 3)")
+        print("".join(f"     {line}\n" for line in log), end="")
+        ok &= len(log) <= 3
     finally:
         client.close()
         app.close()
