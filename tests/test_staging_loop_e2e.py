@@ -88,7 +88,8 @@ def world(fake_github: FakeGitHub, rsa_keys: KeyPair) -> Iterator[World]:
     pusher = Pusher(registry.url)
     world = World(fake_github, registry, pusher, deps, client, rsa_keys.private_pem)
     fake_github.add_repo(REPO)
-    fake_github.add_issue(REPO, 31, title="Use the etcd-manager pre-release until it is promoted")
+    tracking = fake_github.add_issue(REPO, 31, title="Use the etcd-manager pre-release until it is promoted")
+    tracking.assignees = ["etcd-owner"]
     staging = f"{registry.host}/k8s-staging-etcdadm/etcd-manager:{TAG}"
     pusher.push_image("k8s-staging-etcdadm/etcd-manager", TAG, make_image("etcd-manager"))
     fake_github.push_commit(REPO, "main", {
@@ -124,7 +125,7 @@ def test_the_loop_from_staging_to_switch_back_and_back(world: World) -> None:
     head = fake.repo(REPO).git.refs["heads/main"]
     assert rows[1] == (
         f"| `{host}/k8s-staging-etcdadm/etcd-manager:{TAG}` | [{MODEL}:7](https://github.com/{REPO}/blob/{head}/"
-        f"{MODEL}#L7) | production | #31, until 2026-12-20 (19 days) | release tag missing: release tag "
+        f"{MODEL}#L7) | production | #31 (@etcd-owner), until 2026-12-20 (19 days) | release tag missing: release tag "
         f"'{TAG}' does not exist in {host}/etcdadm/etcd-manager |")
     # Not expiring within 14 days: by path.
     assert rows[0].startswith(f"| `{host}/k8s-staging-etcdadm/etcd-manager:{TAG}` | [{VALUES}:2]")

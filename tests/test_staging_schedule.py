@@ -99,7 +99,7 @@ def test_the_sandbox_shows_the_dashboard_and_the_switch_back_after_promotion(rsa
     assert run_staging_demo(out, rsa_keys.private_pem, rsa_keys.public_pem, APP_ID) == 0
     text = out.getvalue()
     assert "→ daily run: dashboard created; switch-back none" in text
-    assert "| production | #16000, until" in text and "release tag missing" in text
+    assert "| production | #16000 (@release-team), until" in text and "release tag missing" in text
     assert "→ next daily run: dashboard edited; switch-back opened #16002" in text
     assert "-  - image: 127.0.0.1:" in text and "+  - image: 127.0.0.1:" in text
     assert "→ the App's review of #16002: check run success" in text

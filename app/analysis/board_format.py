@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 
 from app.analysis.staging_board import StagingBoard, StagingRow
 
@@ -17,6 +17,7 @@ class BoardLinks:
     """How to link a file line and an issue: plain text for the CLI, GitHub URLs for the App."""
 
     blob_base: str | None = None  # https://github.com/o/r/blob/<sha>
+    owners: Mapping[int, str] = field(default_factory=dict)  # tracking issue -> its assignees ("@a, @b")
 
     def line(self, path: str, line: int) -> str:
         if self.blob_base is None:
@@ -45,16 +46,17 @@ def board_markdown(board: StagingBoard, links: BoardLinks = BoardLinks(), *,
 
 def _row(row: StagingRow, board: StagingBoard, links: BoardLinks) -> str:
     return "| " + " | ".join([f"`{row.ref.reference}`", links.line(row.ref.path, row.ref.line), row.path_class,
-                              _exemption(row, board), _promotion(row)]) + " |"
+                              _exemption(row, board, links), _promotion(row)]) + " |"
 
 
-def _exemption(row: StagingRow, board: StagingBoard) -> str:
+def _exemption(row: StagingRow, board: StagingBoard, links: BoardLinks) -> str:
     item = row.item
     if item.issue is None or item.expires is None:
         return "none"
     days = (item.expires - board.today).days
     when = f"expired {item.expires}" if days < 0 else f"until {item.expires} ({days} days)"
-    return f"#{item.issue}, {when}"
+    owner = f" ({links.owners[item.issue]})" if item.issue in links.owners else ""
+    return f"#{item.issue}{owner}, {when}"
 
 
 def _promotion(row: StagingRow) -> str:

@@ -34,17 +34,29 @@ def digest(body: str) -> str:
     return hashlib.sha256(body.encode("utf-8")).hexdigest()
 
 
+def stable_digest(key: str, commit: str) -> str:
+    return digest(key.replace(commit, "").replace(commit[:12], "") if commit else key)
+
+
+def is_current(memory: LoopMemory, key: str, empty: bool, commit: str = "") -> bool:
+    """Whether the dashboard already shows ``key`` (the body without owners) in the right state."""
+    return (memory.dashboard_number is not None and memory.dashboard_digest == stable_digest(key, commit)
+            and memory.dashboard_open == (not empty))
+
+
 def sync_dashboard(raw: RawClient, repo: str, body: str, empty: bool, memory: LoopMemory, *,
-                   commit: str = "") -> Action:
+                   commit: str = "", key: str | None = None) -> Action:
     """Bring the dashboard issue to ``body`` (open) or closed when ``empty``; updates ``memory``.
 
     ``commit`` (the sha the body links to) is left out of the comparison: a push that changes no
     row does not edit the issue, whose links stay valid permalinks to the commit they were read at.
+    ``key`` is what is compared (default: the body): the body without the owners, which are
+    looked up only when something else changed.
     """
     wanted_open = not empty
-    stable = digest(body.replace(commit, "").replace(commit[:12], "") if commit else body)
-    if (memory.dashboard_number is not None and memory.dashboard_digest == stable
-            and memory.dashboard_open == wanted_open):
+    key = body if key is None else key
+    stable = stable_digest(key, commit)
+    if is_current(memory, key, empty, commit):
         return "unchanged"
     found = find_dashboard(raw, repo, memory.dashboard_number)
     action: Action
@@ -113,3 +125,19 @@ def request_lines(images: Iterable[tuple[str, str]], ticked: set[str]) -> list[s
 def requested_slugs(body: str) -> set[str]:
     """The images whose box is ticked in a dashboard body."""
     return set(_TICKED.findall(body))
+
+
+def tracking_owners(raw: RawClient, repo: str, issues: Iterable[int]) -> dict[int, str]:
+    """Each tracking issue's assignees ("@a, @b"), or its author when nobody is assigned."""
+    out: dict[int, str] = {}
+    for number in sorted(set(issues)):
+        response = raw.request("GET", f"/repos/{repo}/issues/{number}", expect=(200, 404, 410))
+        if response.status_code != 200:
+            continue
+        data = response.json()
+        logins = [a["login"] for a in data.get("assignees") or [] if isinstance(a, dict) and a.get("login")]
+        if not logins and isinstance(data.get("user"), dict) and data["user"].get("login"):
+            logins = [data["user"]["login"]]
+        if logins:
+            out[number] = ", ".join(f"@{login}" for login in logins)
+    return out

@@ -13,7 +13,7 @@ import logging
 import threading
 from collections import OrderedDict
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime
 from functools import partial
 
@@ -23,7 +23,14 @@ from app.analysis.staging_board import StagingBoard, build_board
 from app.analysis.switch_back import Grouping, group_name, plan_switch_back, slug_for
 from app.github import switch_back
 from app.github.client import GitHubApp, InstallationClient
-from app.github.dashboard import find_dashboard, request_lines, requested_slugs, sync_dashboard
+from app.github.dashboard import (
+    find_dashboard,
+    is_current,
+    request_lines,
+    requested_slugs,
+    sync_dashboard,
+    tracking_owners,
+)
 from app.github.git_data import GitData
 from app.github.loop_memory import LocalLoopStore, LoopMemory, LoopStore
 from app.github.tracking_notes import post_notes
@@ -137,8 +144,14 @@ def run_staging_loop(client: InstallationClient, repo: str, default_branch: str,
     if policy.dashboard:
         ticked = requested | {b.removeprefix(switch_back.BRANCH_PREFIX) for b in memory.switch_backs}
         extra = (lambda _b: request_lines(promoted, ticked)) if offered else None
-        body = board_markdown(board, BoardLinks(f"{deps.web_url}/{repo}/blob/{head}"), extra=extra)
-        result.dashboard = sync_dashboard(client.raw, repo, body, board.empty, memory, commit=head)
+        links = BoardLinks(f"{deps.web_url}/{repo}/blob/{head}")
+        key = board_markdown(board, links, extra=extra)
+        body = key
+        if not board.empty and not is_current(memory, key, board.empty, head):
+            # The owners (tracking issues' assignees) are looked up only when the rows changed.
+            owners = tracking_owners(client.raw, repo, [r.item.issue for r in board.rows if r.item.issue])
+            body = board_markdown(board, replace(links, owners=owners), extra=extra)
+        result.dashboard = sync_dashboard(client.raw, repo, body, board.empty, memory, commit=head, key=key)
     result.notes = post_notes(client.raw, repo, board, memory)
     deps.store.save(repo, memory)
     return result

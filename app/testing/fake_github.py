@@ -703,6 +703,7 @@ class FakeIssue:
     labels: list[str] = field(default_factory=list)
     user: str = "octocat"
     state_reason: str | None = None
+    assignees: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -1815,6 +1816,7 @@ class FakeGitHub:
             data.update(title=issue.title, body=issue.body, state=issue.state, user=self._user(issue.user))
             data["closed_at"] = None if issue.state == "open" else "2024-01-02T00:00:00Z"
             data["state_reason"] = issue.state_reason
+            data["assignees"] = [self._user(login) for login in issue.assignees]
         data["labels"] = [self._label_json(repo, n) for n in repo.labels_of(number) or []]
         return data
 

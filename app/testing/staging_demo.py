@@ -58,7 +58,7 @@ def run_staging_demo(out: TextIO, private_pem: str, public_pem: str, app_id: int
         deps = LoopDeps(github=github.client, registry=client, clock=lambda: now)
         try:
             fake.add_installation(INSTALLATION_ID, REPO.split("/")[0])
-            fake.add_issue(REPO, TRACKING_ISSUE, title="Promote the etcd-manager IPv6 fix")
+            fake.add_issue(REPO, TRACKING_ISSUE, title="Promote the etcd-manager IPv6 fix").assignees = ["release-team"]
             staging = f"{host}/k8s-staging-etcdadm/etcd-manager:{TAG}"
             expires = (now + timedelta(days=10)).date().isoformat()
             registry.push("k8s-staging-etcdadm/etcd-manager", TAG, "etcd-manager IPv6 fix")
