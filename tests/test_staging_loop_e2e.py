@@ -311,3 +311,18 @@ def test_grouped_by_project_the_branch_is_named_for_the_project(world: World) ->
     pull = fake.repo(REPO).pulls[outcome.number or 0]
     assert (outcome.branch, outcome.action) == ("image-review/switch-back/k8s-staging-etcdadm", "opened")
     assert pull.title == f"Switch k8s-staging-etcdadm back to the release image {host}/etcdadm/etcd-manager"
+
+
+def test_a_switch_back_someone_closed_is_not_opened_again_after_a_lost_memory(world: World) -> None:
+    from app.github.loop_memory import LocalLoopStore
+
+    fake = world.fake
+    promote(world)
+    [opened] = world.run().switch_backs
+    fake.repo(REPO).pulls[opened.number or 0].state = "closed"  # declined by a maintainer
+    world.deps.store = LocalLoopStore()
+    [again] = world.run().switch_backs
+    assert (again.action, again.number) == ("declined", opened.number)
+    assert [p.number for p in fake.repo(REPO).pulls.values()] == [opened.number]
+    fake.reset_requests()
+    assert world.run().switch_backs[0].action == "unchanged" and world.writes() == []

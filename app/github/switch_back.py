@@ -30,7 +30,7 @@ log = logging.getLogger(__name__)
 BRANCH_PREFIX = "image-review/switch-back/"
 TRAILER = "Image-review-switch-back:"
 PULL_MARKER = "<!-- image-review:switch-back -->"
-Action = Literal["opened", "updated", "unchanged", "closed", "forgotten", "blocked"]
+Action = Literal["opened", "updated", "unchanged", "closed", "forgotten", "blocked", "declined"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,7 +84,7 @@ def _sync_one(raw: RawClient, git: GitData, repo: str, default_branch: str, head
         return Outcome(branch, "blocked", remembered.number if remembered else None, "commits by someone else")
     if tip is not None and tip_commit is not None and _trailer(change, wanted) in tip_commit.message.splitlines():
         # The same edits are on the branch already (the memory of them was lost): nothing to write.
-        number, action = _ensure_pull(raw, repo, default_branch, branch, change)
+        number, action = _ensure_pull(raw, repo, default_branch, branch, change, commit=tip)
         memory.switch_backs[branch] = SwitchBackMemory(number, tip, wanted)
         return Outcome(branch, "unchanged" if action == "updated" else action, number)
     new_files = {path: apply_edits(files[path], edits) for path, edits in edits_by_path([change]).items()}
@@ -110,15 +110,21 @@ def _trailer(change: SwitchBack, digest: str) -> str:
 
 
 def _ensure_pull(raw: RawClient, repo: str, default_branch: str, branch: str,
-                 change: SwitchBack) -> tuple[int, Action]:
+                 change: SwitchBack, commit: str | None = None) -> tuple[int, Action]:
+    """The branch's open pull request (its description brought up to date), else a new one; but a
+    pull request someone closed on this very ``commit`` stays closed (they declined it)."""
     owner = repo.split("/", 1)[0]
     body = pull_body(change)
-    listed = raw.request("GET", f"/repos/{repo}/pulls", params={"head": f"{owner}:{branch}", "state": "open"}).json()
-    if listed:
-        number = int(listed[0]["number"])
-        if listed[0].get("body") != body:
+    listed = raw.request("GET", f"/repos/{repo}/pulls", params={"head": f"{owner}:{branch}", "state": "all"}).json()
+    opened = [p for p in listed if p.get("state") == "open"]
+    if opened:
+        number = int(opened[0]["number"])
+        if opened[0].get("body") != body:
             raw.request("PATCH", f"/repos/{repo}/pulls/{number}", json={"body": body, "title": pull_title(change)})
         return number, "updated"
+    declined = [p for p in listed if commit is not None and p.get("head", {}).get("sha") == commit]
+    if declined:
+        return int(declined[0]["number"]), "declined"
     created = raw.request("POST", f"/repos/{repo}/pulls", json={
         "title": pull_title(change), "head": branch, "base": default_branch, "body": body,
         "maintainer_can_modify": True})
