@@ -355,5 +355,5 @@ def _ready(url: str, proc: subprocess.Popen[bytes]) -> bool:
         raise AssertionError(f"image-review serve exited with {proc.returncode}:\n{err[-3000:]}")
     try:
         return requests.get(f"{url}/healthz", timeout=1).status_code == 200
-    except requests.ConnectionError:
+    except requests.RequestException:  # not up yet, or a worker still booting (as app_process.py waits)
         return False
