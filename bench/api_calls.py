@@ -9,7 +9,13 @@ with the installation token already cached, as in a running App. Cases:
    the diff, the policy file, a check run created already completed);
 2. the etcd-manager staging pull request (the sandbox's sample, opened): the count beside the
    minimum the budget table allows for it, which must be equal;
-3. for information: the next push of that pull request (a newer staging build), and a re-run.
+3. for information: the next push of that pull request (a newer staging build), and a re-run;
+4. the staging loop's scheduled run of one repository with nothing to do: (a) a repository that
+   did not opt in, (b) one with ``dashboard`` and ``switch_back`` whose dashboard and switch-back
+   pull request are current (a real ``docker-registry`` on loopback holds the promoted build):
+   at most 3 requests each; for information, (c) the first run, which creates them, and (d) a
+   run after the App lost its memory; (e) a dashboard-only repository whose promoted image is
+   offered as a box to tick (the boxes are read): at most 3.
 
 Exit status 1 when a budget is exceeded.
 """
@@ -25,6 +31,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 
+import review_helpers  # noqa: E402
 from conftest import make_key_pair  # noqa: E402
 from review_helpers import review_deps  # noqa: E402
 
@@ -128,9 +135,73 @@ def main() -> int:
         log = counted(fake, lambda: review_pull_request(job(fake, sample.number, "synchronize", rerun=True), deps))
         print(f"3b. re-run of that head: {len(log)} requests")
         print("".join(f"     {line}\n" for line in log), end="")
+        ok &= scheduled_runs(fake, keys.private_pem)
         github.close()
     print("OK" if ok else "OVER BUDGET")
     return 0 if ok else 1
+
+
+def scheduled_runs(fake: FakeGitHub, private_key: str) -> bool:
+    from datetime import UTC, datetime
+
+    from registry_server import Pusher, make_image, start_registry
+
+    from app.github.client import GitHubApp
+    from app.github.loop_memory import LocalLoopStore
+    from app.registry.client import RegistryClient, RegistryConfig
+    from app.service.scheduled import LoopDeps, run_for_repository
+
+    registry = start_registry()
+    loopback = frozenset({"127.0.0.1:*"})
+    client = RegistryClient(RegistryConfig(allowed_hosts=loopback, insecure_hosts=loopback))
+    app = GitHubApp(APP_ID, private_key, fake.base_url, options=review_helpers.FAST_CLIENT)
+    app.auth.installation_token(INSTALLATION_ID)
+    deps = LoopDeps(github=app.client, registry=client, clock=lambda: datetime(2026, 12, 1, tzinfo=UTC))
+    ok = True
+    try:
+        host, tag = registry.host, "v3.0.20220428"
+        pusher = Pusher(registry.url)
+        build = make_image("etcd-manager")
+        pusher.push_image("k8s-staging-etcdadm/etcd-manager", tag, build)
+        pusher.push_image("etcdadm/etcd-manager", tag, build)
+        quiet, busy = "kubernetes/quiet", "kubernetes/etcd"
+        fake.push_commit(quiet, "main", {"README.md": "nothing\n"}, "init")
+        policy = (f"dashboard: true\nswitch_back: true\nrelease_locations: {{add: ['{host}/etcdadm']}}\n"
+                  f"mappings: {{'{host}/k8s-staging-etcdadm': '{host}/etcdadm'}}\n"
+                  f"registry_verification: {{allowed_hosts: {{add: ['{host}']}}}}\n")
+        staging = f"image: {host}/k8s-staging-etcdadm/etcd-manager:{tag}\n"
+        fake.push_commit(busy, "main", {".github/image-review.yml": policy, "manifests/etcd.yaml": staging},
+                         "staging etcd-manager")
+
+        def run(repo: str) -> list[str]:
+            return counted(fake, lambda: run_for_repository(deps, INSTALLATION_ID, repo, "main"))
+
+        cases = [("4a. scheduled run, repository not opted in", quiet, True),
+                 ("4c. scheduled run, first run (creates the dashboard and the switch-back)", busy, False),
+                 ("4b. scheduled run, opted in, dashboard and switch-back current", busy, True)]
+        for title, repo, budgeted in cases:
+            log = run(repo)
+            print(f"{title}: {len(log)} requests" + (" (budget: at most 3)" if budgeted else ""))
+            print("".join(f"     {line}\n" for line in log), end="")
+            ok &= len(log) <= 3 or not budgeted
+        deps.store = LocalLoopStore()
+        log = run(busy)
+        print(f"4d. scheduled run after the App lost its memory: {len(log)} requests")
+        print("".join(f"     {line}\n" for line in log), end="")
+        boxes = "kubernetes/etcd-boxes"
+        fake.push_commit(boxes, "main", {".github/image-review.yml": policy.replace("switch_back: true\n", ""),
+                                         "manifests/etcd.yaml": staging}, "dashboard only")
+        run(boxes)
+        log = run(boxes)
+        print(f"4e. scheduled run, dashboard only, a promoted image offered as a box: {len(log)} requests "
+              "(budget: at most 3)")
+        print("".join(f"     {line}\n" for line in log), end="")
+        ok &= len(log) <= 3
+    finally:
+        client.close()
+        app.close()
+        registry.cleanup()
+    return ok
 
 
 if __name__ == "__main__":

@@ -547,7 +547,7 @@ def test_app_manifest_asks_for_the_needed_permissions_and_events() -> None:
     assert manifest["default_permissions"] == {
         "checks": "write",
         "pull_requests": "write",
-        "contents": "read",
+        "contents": "write",
         "issues": "write",
         "metadata": "read",
     }
@@ -557,6 +557,8 @@ def test_app_manifest_asks_for_the_needed_permissions_and_events() -> None:
         "check_run",
         "check_suite",
         "issue_comment",
+        "push",
+        "issues",
     }
     assert manifest["hook_attributes"]["url"].endswith("/webhook")
     assert manifest["name"] and manifest["url"] and manifest["redirect_url"]

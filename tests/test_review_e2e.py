@@ -85,7 +85,9 @@ def server(tmp_path_factory: pytest.TempPathFactory, rsa_keys: KeyPair) -> Itera
             try:
                 if requests.get(f"{url}/healthz", timeout=1).status_code == 200:
                     break
-            except requests.ConnectionError:
+            except (requests.ConnectionError, requests.Timeout):
+                # The master has bound the port; a worker still booting on a busy machine
+                # answers late. Only the 20 s deadline below decides that it never came up.
                 pass
             if time.monotonic() > deadline:
                 raise AssertionError("gunicorn did not become ready in 20 s")
@@ -353,5 +355,5 @@ def _ready(url: str, proc: subprocess.Popen[bytes]) -> bool:
         raise AssertionError(f"image-review serve exited with {proc.returncode}:\n{err[-3000:]}")
     try:
         return requests.get(f"{url}/healthz", timeout=1).status_code == 200
-    except requests.ConnectionError:
+    except requests.RequestException:  # not up yet, or a worker still booting (as app_process.py waits)
         return False

@@ -238,11 +238,12 @@ def test_ping(client: FlaskClient, queue: MemoryQueue) -> None:
 
 def test_unsupported_event(client: FlaskClient, queue: MemoryQueue, caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.INFO, logger="app.service.webhook")
-    response = deliver(client, "push", {"ref": "refs/heads/main"}, delivery_id="d-push")
+    # (push is handled since the staging loop: a push to the default branch runs it)
+    response = deliver(client, "star", {"action": "created"}, delivery_id="d-star")
     assert response.status_code == 202
-    assert response.json == {"status": "ignored", "detail": "event push is not handled"}
+    assert response.json == {"status": "ignored", "detail": "event star.created is not handled"}
     assert queue.jobs == []
-    assert "delivery d-push (push): ignored: event push is not handled" in caplog.text
+    assert "delivery d-star (star.created): ignored: event star.created is not handled" in caplog.text
 
 
 # -- rejected deliveries -----------------------------------------------------------------------

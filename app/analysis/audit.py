@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import date
 from typing import IO
@@ -53,6 +53,8 @@ class AuditReport:
     ref: str
     items: list[AuditItem] = field(default_factory=list)
     files_scanned: int = 0
+    # The staging references behind the staging items, for registry verification and switch-back.
+    staging_refs: list[RefChange] = field(default_factory=list)
 
     @property
     def urgent(self) -> bool:
@@ -94,9 +96,14 @@ def as_added_file(path: str, text: str) -> FileDiff:
 
 
 def audit_tree(repo: GitRepo, rev: str, policy: Policy, today: date) -> AuditReport:
+    return audit_blobs(iter_blobs(repo, rev), rev, policy, today)
+
+
+def audit_blobs(blobs: Iterable[tuple[str, bytes]], rev: str, policy: Policy, today: date) -> AuditReport:
+    """The audit of a tree given as (path, content) pairs: a local repository's or an archive's."""
     report = AuditReport(rev)
     classifier = policy.classifier
-    for path, content in iter_blobs(repo, rev):
+    for path, content in blobs:
         report.files_scanned += 1
         if b"\0" in content[:8000] or not file_has_cue(content):
             continue
@@ -105,6 +112,7 @@ def audit_tree(repo: GitRepo, rev: str, policy: Policy, today: date) -> AuditRep
         for ref in extract_file(as_added_file(path, text), classifier):
             if ref.ref_class == "staging" and not ref.in_comment and not ref.partial and _pulled(ref):
                 report.items.append(_staging_item(ref.path, ref.line, ref.reference, policy, exemptions, today))
+                report.staging_refs.append(ref)
     report.items += [_exemption_item(ex, ex.source, ex.line, today) for ex in policy.exemptions]
     report.items.sort(key=lambda i: (i.urgency, i.expires or date.max, i.path, i.line or 0))
     return report
@@ -143,15 +151,19 @@ def _exemption_item(ex: Exemption, path: str, line: int | None, today: date) -> 
 
 def _staging_item(path: str, line: int, reference: str, policy: Policy, exemptions: list[Exemption],
                   today: date) -> AuditItem:
-    cover = next((ex for ex in exemptions if ex.line in (line, line - 1) and ex.expires >= today), None)
-    if cover is None:
-        cover = next((ex for ex in policy.exemptions if _policy_covers(ex, path, reference) and ex.expires >= today),
-                     None)
+    covering = [ex for ex in exemptions if ex.line in (line, line - 1)]
+    covering += [ex for ex in policy.exemptions if _policy_covers(ex, path, reference)]
+    cover = next((ex for ex in covering if ex.expires >= today), None)
     if cover is not None:
         return AuditItem(EXEMPTED, path, line, reference, cover.expires, cover.issue, f"tracked by #{cover.issue}")
+    # An expired exemption no longer covers the image, but its tracking issue still says who owns it.
+    lapsed = next(iter(covering), None)
+    expires, issue = (lapsed.expires, lapsed.issue) if lapsed else (None, None)
+    lapsed_note = f"; exemption #{issue} expired {expires}" if lapsed else ""
     if policy.is_production(path):
-        return AuditItem(PRODUCTION, path, line, reference, detail="promote it and switch to the release image")
-    return AuditItem(ALLOWED, path, line, reference)
+        return AuditItem(PRODUCTION, path, line, reference, expires, issue,
+                         "promote it and switch to the release image" + lapsed_note)
+    return AuditItem(ALLOWED, path, line, reference, expires, issue, lapsed_note.removeprefix("; "))
 
 
 def _policy_covers(ex: Exemption, path: str, reference: str) -> bool:

@@ -63,8 +63,9 @@ def command_registrars() -> list[Registrar]:
     """The other subcommands; each module keeps its heavy imports inside its command."""
     from app.cli.options import register_audit, register_check
     from app.cli.serve import register_sandbox, register_serve, register_worker
+    from app.cli.switch_back import register_switch_back
 
-    return [register_check, register_audit, register_serve, register_worker, register_sandbox]
+    return [register_check, register_audit, register_switch_back, register_serve, register_worker, register_sandbox]
 
 
 def main(argv: Sequence[str] | None = None) -> int:

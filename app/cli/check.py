@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 from collections.abc import Mapping
@@ -11,8 +12,10 @@ from datetime import date
 from pathlib import Path
 
 from app.analysis.analyze import AnalysisContext, ChangeSet, analyze
-from app.analysis.audit import audit_tree, format_audit
+from app.analysis.audit import AuditReport, audit_tree, format_audit
+from app.analysis.board_format import board_markdown
 from app.analysis.scan import commit_reader
+from app.analysis.staging_board import StagingBoard, build_board
 from app.core.models import SEVERITY_RANK
 from app.local.inputs import ChangeInput, GitRepo, InputError
 from app.policy import POLICY_PATH, Policy, PolicyError, default_policy, parse_policy_strict
@@ -118,6 +121,23 @@ def cmd_audit(args: argparse.Namespace) -> int:
     except InputError:
         raise InputError(f"bad ref {args.ref!r}: not a commit in {args.repo}") from None
     policy = policy_for(args, None, repo, rev)
-    report = audit_tree(repo, rev, policy, args.today or date.today())
-    sys.stdout.write(format_audit(report, args.format))
+    today = args.today or date.today()
+    report = audit_tree(repo, rev, policy, today)
+    if args.format == "text":
+        sys.stdout.write(format_audit(report, args.format))
+    else:
+        board = staging_board(report, policy, today, online(args, policy))
+        if args.format == "markdown":
+            sys.stdout.write(board_markdown(board))
+        else:
+            body = json.loads(format_audit(report, "json"))
+            sys.stdout.write(json.dumps({**body, "staging": board.to_json()}, indent=1) + "\n")
     return EXIT_FINDINGS if report.urgent and args.fail_on_urgent else EXIT_OK
+
+
+def staging_board(report: AuditReport, policy: Policy, today: date, ask_registries: bool) -> StagingBoard:
+    """The audit's staging images with their promotion state (asked of the registries when online)."""
+    if not ask_registries:
+        return build_board(report, policy, None, today)
+    with registry_client(policy, os.environ) as client:
+        return build_board(report, policy, client, today)

@@ -32,6 +32,15 @@ def _cmd_audit(args: argparse.Namespace) -> int:
     return cmd_audit(args)
 
 
+def add_network_options(parser: argparse.ArgumentParser) -> None:
+    network = parser.add_mutually_exclusive_group()
+    network.add_argument("--online", action="store_true",
+                         help="verify against the registries: release tags exist, staging builds were promoted "
+                         "(default: off, unless the policy sets registry_verification.cli: true)")
+    network.add_argument("--offline", action="store_true",
+                         help="ask no registry, even when the policy sets registry_verification.cli: true")
+
+
 def register_check(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     from app.cli import add_input_options
 
@@ -42,12 +51,7 @@ def register_check(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> 
     check.add_argument("--format", choices=FORMATS, default="text")
     check.add_argument("--fail-on", choices=("error", "warning", "never"), default="error",
                        help="exit 1 when a finding of this severity or worse stands (default: error)")
-    network = check.add_mutually_exclusive_group()
-    network.add_argument("--online", action="store_true",
-                         help="verify against the registries: release tags exist, staging builds were promoted "
-                         "(default: off, unless the policy sets registry_verification.cli: true)")
-    network.add_argument("--offline", action="store_true",
-                         help="ask no registry, even when the policy sets registry_verification.cli: true")
+    add_network_options(check)
     check.add_argument("--today", type=parse_date, help=argparse.SUPPRESS)
     check.set_defaults(func=_cmd_check)
 
@@ -57,7 +61,9 @@ def register_audit(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> 
     audit.add_argument("--ref", default="HEAD", help="the commit to audit (default: HEAD)")
     audit.add_argument("--repo", metavar="DIR", default=".")
     audit.add_argument("--config", metavar="FILE", help=f"policy file (default: {POLICY_PATH} at the ref)")
-    audit.add_argument("--format", choices=("text", "json"), default="text")
+    audit.add_argument("--format", choices=("text", "json", "markdown"), default="text",
+                       help="markdown: the staging-images dashboard; json adds its rows under 'staging'")
+    add_network_options(audit)
     audit.add_argument("--fail-on-urgent", action="store_true",
                        help="exit 1 when a staging image ships in production or an exemption has expired")
     audit.add_argument("--today", type=parse_date, help=argparse.SUPPRESS)

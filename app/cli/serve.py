@@ -239,7 +239,7 @@ def cmd_worker(args: argparse.Namespace) -> int:
             runtime.handle,
             on_give_up=runtime.give_up,
             workers=args.threads,
-            periodic=(runtime.redelivery_hook(queue.store),),
+            periodic=(runtime.redelivery_hook(queue.store), runtime.staging_hook()),
         )
     finally:
         runtime.close()

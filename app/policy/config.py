@@ -135,6 +135,9 @@ class Policy:
     rules: dict[str, RuleConfig] = field(default_factory=dict)  # by rule code
     exemptions: tuple[Exemption, ...] = ()
     review_drafts: bool = True
+    dashboard: bool = False  # keep a "Staging images" issue for the default branch
+    switch_back: bool = False  # open switch-back pull requests once a staging build is promoted
+    switch_back_group: str = "image"  # one switch-back pull request per "image" or per "project"
     labels: Labels = Labels()
     registry_verification: RegistryVerification = RegistryVerification()
     source: str | None = None  # the policy file this came from; None for the defaults alone
@@ -186,7 +189,7 @@ TOP_LEVEL_KEYS = (
     "version", "staging_locations", "release_locations", "mappings", "staging_allowed_paths",
     "generated_paths", "deprecated_registries", "disallowed_registries", "mutable_tags", "dev_tag_patterns",
     "require_digest", "critical_images", "policy_owners", "rules", "exemptions", "review_drafts", "labels",
-    "registry_verification",
+    "registry_verification", "dashboard", "switch_back", "switch_back_group",
 )
 RULE_KEYS = ("enabled", "severity", "outside_production", "ignore_paths")
 EXEMPTION_KEYS = ("rule", "rules", "path", "reference", "issue", "expires", "reason")
@@ -455,11 +458,18 @@ def _read(doc: LocatedYaml, source: str) -> tuple[list[Apply], list[PolicyIssue]
         else:
             map_key("disallowed_registries", lambda raw, path: v.string(raw, path, allow_empty=True), v.location)
 
-    for key in ("require_digest", "review_drafts"):
+    for key in ("require_digest", "review_drafts", "dashboard", "switch_back"):
         if key in top:
             flag = v.boolean(top[key], (key,))
             if flag is not None:
                 applies.append(_setter(key, flag))
+
+    if "switch_back_group" in top:
+        group = v.string(top["switch_back_group"], ("switch_back_group",))
+        if group is not None and group not in ("image", "project"):
+            v.error(("switch_back_group",), f"must be image or project, not {group!r}")
+        elif group is not None:
+            applies.append(_setter("switch_back_group", group))
 
     if "rules" in top:
         applies.extend(_read_rules(v, top["rules"]))

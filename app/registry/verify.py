@@ -121,6 +121,14 @@ def gather(
 # --- The promoter's manifests -----------------------------------------------------------------------
 
 
+def with_manifest(
+    evidence: PromotionEvidence, policy: Policy, resolver: Resolver, manifests: PromoterManifestSource
+) -> PromotionEvidence:
+    """``evidence`` improved from the promoter's manifests when the registries did not show a
+    promotion (for callers outside a review: the staging dashboard, switch-back)."""
+    return _from_manifest(evidence, policy, PerReview(resolver), manifests)
+
+
 def _from_manifest(
     evidence: PromotionEvidence, policy: Policy, memo: PerReview, manifests: PromoterManifestSource
 ) -> PromotionEvidence:

@@ -35,6 +35,7 @@ from app.github.fetch import (
     paginate,
     resolve_pull,
 )
+from app.github.loop_memory import LocalLoopStore, LoopStore, RedisLoopStore, SqliteLoopStore
 from app.github.memory import LocalMemory, RedisMemory, ReviewMemory, SqliteMemory
 from app.github.pacing import PacerPool, PaceSettings
 from app.github.publish import LabelConfig, Publisher, PublishOptions, PublishResult, PullTarget
@@ -45,6 +46,7 @@ from app.registry.client import RegistryClient
 from app.registry.promotion import PromoterManifestSource
 from app.registry.verify import K8S_IO_REF, K8S_IO_REPO, HostResolver
 from app.report.summary import ReviewFacts
+from app.service.scheduled import LoopDeps, handle_staging_job, is_staging_job
 from app.service.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -75,6 +77,8 @@ class ReviewDeps:
     # review) and the promoter manifests' cache, read through each job's GitHub client.
     registry: HostResolver | None = None
     manifests: PromoterManifestSource | None = None
+    staging_store: LoopStore | None = None  # the staging loop's memory (None: this process only)
+    _staging: LoopDeps | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
         if self.pacers is None:
@@ -107,7 +111,17 @@ class ReviewDeps:
             memory=memory,
             registry=RegistryClient(settings.registry.client_config()) if verify else None,
             manifests=PromoterManifestSource(_no_fetch) if verify else None,
+            staging_store=(RedisLoopStore(settings.redis_url) if settings.redis_url
+                           else SqliteLoopStore(settings.data_dir / "staging-loop.sqlite3")),
         )
+
+    def staging_deps(self) -> LoopDeps:
+        """The staging loop's dependencies, sharing this review's clients (made once, then kept)."""
+        if self._staging is None:
+            self._staging = LoopDeps(github=self.github, registry=self.registry, manifests=self.manifests,
+                                     web_url=self.options.publish.web_url, clock=self.clock,
+                                     store=self.staging_store or LocalLoopStore())
+        return self._staging
 
     def close_registry(self) -> None:
         if isinstance(self.registry, RegistryClient):
@@ -318,6 +332,10 @@ def failure_text(job: ReviewJob, exc: BaseException) -> tuple[str, str]:
 
 def mark_failed(job: ReviewJob, exc: BaseException, deps: ReviewDeps) -> None:
     """Close the head's check run as neutral with the reason; never raises (it is the last word)."""
+    if is_staging_job(job):
+        # No check run belongs to a staging-loop run; the next push or day runs it again.
+        log.error("staging loop of %s gave up: %s: %s", job.repo, type(exc).__name__, exc)
+        return
     title, summary = failure_text(job, exc)
     try:
         with deps.github(job.installation_id) as client:
@@ -352,6 +370,9 @@ def mark_failed(job: ReviewJob, exc: BaseException, deps: ReviewDeps) -> None:
 
 
 def _handle(deps: ReviewDeps, job: ReviewJob) -> None:
+    if is_staging_job(job):
+        handle_staging_job(job, deps.staging_deps())
+        return
     review_pull_request(job, deps)
 
 

@@ -96,7 +96,11 @@ class Runtime:
     def handle(self, job: ReviewJob) -> None:
         """The queue's job handler: one review; raising asks the queue to try again later."""
         from app.service.review import review_pull_request
+        from app.service.scheduled import handle_staging_job, is_staging_job
 
+        if is_staging_job(job):
+            handle_staging_job(job, self.deps.staging_deps())
+            return
         self._tap.take()  # nothing left over from an earlier job on this thread
         started = time.monotonic()
         outcome = "failed"
@@ -136,6 +140,12 @@ class Runtime:
             metrics.count_redeliveries(len(report.redelivered), len(report.errors))
 
         return PeriodicHook(REDELIVERY_HOOK, options.interval, run)
+
+    def staging_hook(self) -> PeriodicHook:
+        """The daily task running every repository's staging loop (dashboard, switch-back)."""
+        from app.service.scheduled import schedule_hook
+
+        return schedule_hook(self.github, self.deps.staging_deps())
 
     def on_close(self, func: Callable[[], None]) -> None:
         self._closers.append(func)
@@ -292,7 +302,8 @@ class EmbeddedConsumer:
             try:
                 queue = store_for(self.settings, runtime)
                 stop = start_embedded_consumer(
-                    queue, workers=self.threads, periodic=(runtime.redelivery_hook(queue.store),)
+                    queue, workers=self.threads,
+                    periodic=(runtime.redelivery_hook(queue.store), runtime.staging_hook()),
                 )
             except BaseException:
                 runtime.close()

@@ -93,6 +93,10 @@ def route(delivery: Delivery) -> Routing:
             return _route_review(delivery)
         case "installation" | "installation_repositories":
             return Routing(note=_installation_note(delivery))
+        case "push":
+            return _route_push(delivery)
+        case "issues":
+            return _route_dashboard_edit(delivery)
         case _:
             return Routing(note=f"event {delivery.name} is not handled")
 
@@ -104,6 +108,34 @@ def _route_pull_request(d: Delivery) -> Routing:
         return Routing(note=f"pull_request action {d.action!r} is not reviewed")
     pr = _require_dict(d.payload, "pull_request")
     return Routing(jobs=(_job_from_pull(d, pr, rerun=False),))
+
+
+def _route_push(d: Delivery) -> Routing:
+    """A push to the default branch runs the staging loop (dashboard, switch-back pull requests)."""
+    from app.service.scheduled import staging_job
+
+    repository = _require_dict(d.payload, "repository")
+    default = _require_str(repository, "default_branch", where="repository")
+    if _require_str(d.payload, "ref") != f"refs/heads/{default}" or d.payload.get("deleted"):
+        return Routing(note="push not to the default branch")
+    after = _require_str(d.payload, "after")
+    return Routing(jobs=(staging_job(_installation_id(d.payload), _repo(d.payload), default, after, d.delivery_id,
+                                     "push"),))
+
+
+def _route_dashboard_edit(d: Delivery) -> Routing:
+    """A person edited the dashboard issue (ticked a switch-back box): run the staging loop now."""
+    from app.analysis.board_format import DASHBOARD_MARKER
+    from app.service.scheduled import staging_job
+
+    issue = _require_dict(d.payload, "issue")
+    if d.action != "edited" or DASHBOARD_MARKER not in str(issue.get("body") or ""):
+        return Routing(note=f"{d.name} is not an edit of the staging dashboard")
+    if _optional_dict(d.payload, "sender").get("type") == "Bot":
+        return Routing(note="dashboard edited by a bot")
+    default = _require_str(_require_dict(d.payload, "repository"), "default_branch", where="repository")
+    return Routing(jobs=(staging_job(_installation_id(d.payload), _repo(d.payload), default, "", d.delivery_id,
+                                     "dashboard"),))
 
 
 def _route_check(d: Delivery) -> Routing:

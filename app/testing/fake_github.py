@@ -48,13 +48,16 @@ from __future__ import annotations
 import base64
 import email.header
 import fnmatch
+import gzip
 import hashlib
 import hmac
+import io
 import itertools
 import json
 import random
 import re
 import secrets
+import tarfile
 import threading
 import time
 import traceback
@@ -72,6 +75,8 @@ import jwt
 import yaml
 from flask import Flask, Response, g, request
 from werkzeug.serving import WSGIRequestHandler, make_server
+
+from app.testing.fake_git import GitError, GitStore, tree_diff
 
 GITHUB_DOCS = "https://docs.github.com/rest"
 LINE_MUST_BE_IN_DIFF = "pull_request_review_thread.line must be part of the diff"
@@ -453,6 +458,24 @@ def _repo_payload(full_name: str) -> dict[str, Any]:
     }
 
 
+def push_payload(*, repo: str, ref: str, before: str, after: str, installation_id: int = 1,
+                 default_branch: str = "main", pusher: str = "octocat") -> dict[str, Any]:
+    """A ``push`` webhook payload with the fields GitHub sends that the app reads."""
+    return {
+        "ref": ref,
+        "before": before,
+        "after": after,
+        "created": set(before) == {"0"},
+        "deleted": set(after) == {"0"},
+        "forced": False,
+        "repository": {**_repo_payload(repo), "default_branch": default_branch},
+        "installation": {"id": installation_id, "node_id": "MDIz"},
+        "pusher": {"name": pusher},
+        "sender": {"login": pusher, "type": "User"},
+        "head_commit": {"id": after},
+    }
+
+
 def pull_request_payload(
     *,
     repo: str = "octo-org/app",
@@ -679,6 +702,8 @@ class FakeIssue:
     state: str = "open"
     labels: list[str] = field(default_factory=list)
     user: str = "octocat"
+    state_reason: str | None = None
+    assignees: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -699,6 +724,12 @@ class FakeRepo:
     label_colors: dict[str, str] = field(default_factory=dict)
     # Readable (GET) with any installation token, as public repositories are on GitHub.
     public: bool = False
+    git: GitStore = field(default_factory=GitStore)  # the git data API's objects and refs
+    protect_default: bool = True  # the default branch refuses ref updates through the API, as protected
+
+    def next_number(self) -> int:
+        """Issues and pull requests share one sequence, as on GitHub."""
+        return max([0, *self.issues, *self.pulls]) + 1
 
     @property
     def owner(self) -> str:
@@ -801,6 +832,31 @@ class FakeGitHub:
         with self._lock:
             self.add_repo(repo).set_file(ref, path, text)
 
+    def push_commit(self, repo: str, branch: str, changes: dict[str, str | None], message: str,
+                    *, author: str = "octocat") -> str:
+        """A person's push: one commit on ``branch`` (created if missing); ``None`` deletes a file."""
+        with self._lock:
+            fake_repo = self.add_repo(repo)
+            store = fake_repo.git
+            parent = store.refs.get(f"heads/{branch}")
+            base_tree = store.commits[parent].tree if parent else None
+            entries = [{"path": p, "mode": "100644", "type": "blob", **({"content": t} if t is not None
+                                                                         else {"sha": None})}
+                       for p, t in changes.items()]
+            tree = store.create_tree(base_tree, entries)
+            sha = store.create_commit(message, tree, [parent] if parent else [], author=author,
+                                      date=_iso(self.clock()))
+            store.refs[f"heads/{branch}"] = sha  # a person's push: no API rules, force allowed
+            self._ref_moved(fake_repo, f"heads/{branch}")
+            return sha
+
+    def push_event(self, repo: str, before: str, after: str, branch: str | None = None) -> dict[str, Any]:
+        """The ``push`` webhook payload for a push to ``branch`` (default: the default branch)."""
+        fake_repo = self.repos[repo]
+        installation_id = next(i.id for i in self.installations.values() if self._can_access(i, repo))
+        return push_payload(repo=repo, ref=f"refs/heads/{branch or fake_repo.default_branch}", before=before,
+                            after=after, installation_id=installation_id, default_branch=fake_repo.default_branch)
+
     def add_issue(self, repo: str, number: int, *, state: str = "open", title: str = "") -> FakeIssue:
         with self._lock:
             issue = FakeIssue(number, title=title or f"Issue {number}", state=state)
@@ -879,6 +935,7 @@ class FakeGitHub:
         app.before_request(self._before)
         app.after_request(self._after)
         app.register_error_handler(ApiError, self._api_error)
+        app.register_error_handler(GitError, self._git_error)
         app.register_error_handler(Exception, self._crash)
         for rule, methods, view in self._routes():
             app.add_url_rule(rule, view.__name__ + rule, self._locked(view), methods=methods)
@@ -890,6 +947,8 @@ class FakeGitHub:
             ("/app", ["GET"], self._get_app),
             ("/app/installations/<int:installation_id>/access_tokens", ["POST"], self._access_token),
             ("/app/hook/deliveries", ["GET"], self._list_deliveries),
+            ("/app/installations", ["GET"], self._list_installations),
+            ("/installation/repositories", ["GET"], self._installation_repositories),
             ("/app/hook/deliveries/<int:delivery_id>/attempts", ["POST"], self._redeliver),
             (r, ["GET"], self._get_repo),
             (f"{r}/pulls/<int:number>", ["GET"], self._get_pull),
@@ -907,7 +966,21 @@ class FakeGitHub:
             (f"{r}/pulls/<int:number>/comments", ["GET"], self._list_review_comments),
             (f"{r}/pulls/comments/<int:comment_id>", ["GET", "PATCH", "DELETE"], self._review_comment),
             (f"{r}/pulls/<int:number>/comments/<int:comment_id>/replies", ["POST"], self._reply),
-            (f"{r}/issues/<int:number>", ["GET"], self._get_issue),
+            (f"{r}/issues", ["GET", "POST"], self._issues),
+            (f"{r}/issues/<int:number>", ["GET", "PATCH"], self._get_issue),
+            (f"{r}/pulls", ["GET", "POST"], self._pulls),
+            (f"{r}/pulls/<int:number>", ["PATCH"], self._edit_pull),
+            (f"{r}/git/blobs", ["POST"], self._create_blob),
+            (f"{r}/git/trees", ["POST"], self._create_tree),
+            (f"{r}/git/trees/<sha>", ["GET"], self._get_tree),
+            (f"{r}/git/commits", ["POST"], self._create_git_commit),
+            (f"{r}/git/commits/<sha>", ["GET"], self._get_git_commit),
+            (f"{r}/git/ref/<path:ref>", ["GET"], self._get_ref),
+            (f"{r}/git/matching-refs/<path:ref>", ["GET"], self._matching_refs),
+            (f"{r}/git/refs", ["POST"], self._create_ref),
+            (f"{r}/git/refs/<path:ref>", ["PATCH", "DELETE"], self._update_ref),
+            (f"{r}/tarball/<path:ref>", ["GET"], self._tarball),
+            ("/_codeload/<owner>/<name>/<sha>.tar.gz", ["GET"], self._codeload),
             (f"{r}/issues/<int:number>/comments", ["GET", "POST"], self._issue_comments),
             (f"{r}/issues/comments/<int:comment_id>", ["GET", "PATCH", "DELETE"], self._issue_comment),
             (f"{r}/issues/<int:number>/labels", ["GET", "POST", "PUT", "DELETE"], self._labels),
@@ -999,6 +1072,9 @@ class FakeGitHub:
 
     def _api_error(self, error: ApiError) -> Response:
         return self._json(error.body, error.status)
+
+    def _git_error(self, error: GitError) -> Response:
+        return self._json({"message": str(error), "documentation_url": GITHUB_DOCS}, error.status)
 
     def _crash(self, error: Exception) -> Response:
         from werkzeug.exceptions import HTTPException
@@ -1243,6 +1319,23 @@ class FakeGitHub:
             "repository_selection": "selected",
         }
         return self._json(body, 201)
+
+    def _list_installations(self) -> Response:
+        self._require_jwt()
+        listed = [{"id": i.id, "account": self._user(i.account), "repository_selection":
+                   "all" if i.repos is None else "selected"} for i in self.installations.values()]
+        return self._paginate(listed)
+
+    def _installation_repositories(self) -> Response:
+        scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+        grant = self.tokens.get(token) if scheme.lower() in ("token", "bearer") else None
+        if grant is None or grant[1] <= self.clock():
+            raise ApiError(401, "Bad credentials")
+        g.token = token
+        installation = self.installations[grant[0]]
+        repos = [self._repo_json(r) for name, r in sorted(self.repos.items())
+                 if not r.public and self._can_access(installation, name)]
+        return self._paginate(repos, wrap="repositories")
 
     def _list_deliveries(self) -> Response:
         self._require_jwt()
@@ -1652,6 +1745,58 @@ class FakeGitHub:
     def _get_issue(self, owner: str, name: str, number: int) -> Response:
         repo = self._require_repo(owner, name)
         self._issue_number(repo, number)
+        if request.method == "PATCH":
+            self._edit_issue(repo, number, self._body_object())
+        return self._json(self._issue_json(repo, number))
+
+    def _edit_issue(self, repo: FakeRepo, number: int, body: dict[str, Any]) -> None:
+        if number in repo.pulls:
+            pull = repo.pulls[number]
+            pull.title = str(body.get("title", pull.title))
+            pull.body = str(body.get("body", pull.body) or "")
+            pull.state = self._state(body, pull.state)
+            return
+        issue = repo.issues[number]
+        issue.title = str(body.get("title", issue.title))
+        issue.body = str(body.get("body", issue.body) or "")
+        new_state = self._state(body, issue.state)
+        if new_state != issue.state:
+            issue.state_reason = body.get("state_reason") or ("completed" if new_state == "closed" else "reopened")
+        issue.state = new_state
+        if "labels" in body:
+            issue.labels[:] = self._label_names(body)
+
+    @staticmethod
+    def _state(body: dict[str, Any], current: str) -> str:
+        state = body.get("state", current)
+        if state not in ("open", "closed"):
+            raise ApiError(422, "Validation Failed", errors=[{"resource": "Issue", "field": "state",
+                                                               "code": "invalid"}])
+        return str(state)
+
+    def _issues(self, owner: str, name: str) -> Response:
+        repo = self._require_repo(owner, name)
+        if request.method == "POST":
+            body = self._body_object()
+            if not body.get("title"):
+                raise ApiError(422, "Validation Failed", errors=[{"resource": "Issue", "field": "title",
+                                                                   "code": "missing_field"}])
+            number = repo.next_number()
+            labels = self._label_names(body) if "labels" in body else []
+            repo.issues[number] = FakeIssue(number, str(body["title"]), str(body.get("body") or ""),
+                                            labels=labels, user=self.bot_login)
+            return self._json(self._issue_json(repo, number), 201)
+        state = request.args.get("state", "open")
+        wanted = [w for w in request.args.get("labels", "").split(",") if w]
+        creator = request.args.get("creator")
+        numbers = sorted({*repo.issues, *repo.pulls}, reverse=True)
+        listed = [self._issue_json(repo, n) for n in numbers]
+        listed = [i for i in listed if state == "all" or i["state"] == state]
+        listed = [i for i in listed if all(w in {lb["name"] for lb in i["labels"]} for w in wanted)]
+        listed = [i for i in listed if creator is None or i["user"]["login"] == creator]
+        return self._paginate(listed)
+
+    def _issue_json(self, repo: FakeRepo, number: int) -> dict[str, Any]:
         base = f"/repos/{repo.full_name}"
         data: dict[str, Any] = {
             "url": self._api(f"{base}/issues/{number}"),
@@ -1670,8 +1815,10 @@ class FakeGitHub:
             issue = repo.issues[number]
             data.update(title=issue.title, body=issue.body, state=issue.state, user=self._user(issue.user))
             data["closed_at"] = None if issue.state == "open" else "2024-01-02T00:00:00Z"
+            data["state_reason"] = issue.state_reason
+            data["assignees"] = [self._user(login) for login in issue.assignees]
         data["labels"] = [self._label_json(repo, n) for n in repo.labels_of(number) or []]
-        return self._json(data)
+        return data
 
     def _issue_comments(self, owner: str, name: str, number: int) -> Response:
         repo = self._require_repo(owner, name)
@@ -1749,6 +1896,205 @@ class FakeGitHub:
             raise ApiError(404, "Label does not exist")
         labels.remove(label)
         return self._json([self._label_json(repo, n) for n in labels])
+
+    # -- endpoints: the git data API, pull requests from branches, archives -------------------
+
+    def _git_object(self, repo: FakeRepo, kind: str, sha: str) -> dict[str, Any]:
+        return {"sha": sha, "url": self._api(f"/repos/{repo.full_name}/git/{kind}/{sha}")}
+
+    def _create_blob(self, owner: str, name: str) -> Response:
+        repo = self._require_repo(owner, name)
+        body = self._body_object()
+        content = body.get("content")
+        if not isinstance(content, str):
+            raise ApiError(422, "Invalid request.\n\n\"content\" wasn't supplied.")
+        data = base64.b64decode(content) if body.get("encoding") == "base64" else content.encode("utf-8")
+        sha = repo.git.put_blob(data)
+        repo.blobs[sha] = data.decode("utf-8", "replace")
+        return self._json(self._git_object(repo, "blobs", sha), 201)
+
+    def _create_tree(self, owner: str, name: str) -> Response:
+        repo = self._require_repo(owner, name)
+        body = self._body_object()
+        entries = body.get("tree")
+        if not isinstance(entries, list) or not all(isinstance(e, dict) for e in entries):
+            raise ApiError(422, "Invalid request.\n\n\"tree\" wasn't supplied.")
+        sha = repo.git.create_tree(body.get("base_tree"), entries)
+        return self._json(self._tree_json(repo, sha), 201)
+
+    def _tree_json(self, repo: FakeRepo, sha: str) -> dict[str, Any]:
+        entries = [
+            {"path": path, "mode": "100644", "type": "blob", "sha": blob, "size": len(repo.git.blobs[blob]),
+             "url": self._api(f"/repos/{repo.full_name}/git/blobs/{blob}")}
+            for path, blob in sorted(repo.git.tree(sha).items())
+        ]
+        return {**self._git_object(repo, "trees", sha), "tree": entries, "truncated": False}
+
+    def _get_tree(self, owner: str, name: str, sha: str) -> Response:
+        repo = self._require_repo(owner, name)
+        ref = repo.git.refs.get(f"heads/{sha}", sha)
+        tree = repo.git.commits[ref].tree if ref in repo.git.commits else ref
+        return self._json(self._tree_json(repo, tree))
+
+    def _create_git_commit(self, owner: str, name: str) -> Response:
+        repo = self._require_repo(owner, name)
+        body = self._body_object()
+        parents = body.get("parents", [])
+        if not isinstance(parents, list):
+            raise ApiError(422, "Invalid request.\n\n\"parents\" is not an array.")
+        sha = repo.git.create_commit(str(body.get("message") or ""), str(body.get("tree") or ""),
+                                     [str(p) for p in parents], date=_iso(self.clock()))
+        return self._json(self._git_commit_json(repo, sha), 201)
+
+    def _git_commit_json(self, repo: FakeRepo, sha: str) -> dict[str, Any]:
+        commit = repo.git.commit(sha)
+        person = {"name": commit.author, "email": commit.email, "date": commit.date}
+        return {
+            **self._git_object(repo, "commits", sha),
+            "html_url": f"https://github.com/{repo.full_name}/commit/{sha}",
+            "message": commit.message,
+            "author": person,
+            "committer": person,
+            "tree": self._git_object(repo, "trees", commit.tree),
+            "parents": [self._git_object(repo, "commits", p) for p in commit.parents],
+        }
+
+    def _get_git_commit(self, owner: str, name: str, sha: str) -> Response:
+        repo = self._require_repo(owner, name)
+        return self._json(self._git_commit_json(repo, sha))
+
+    def _ref_json(self, repo: FakeRepo, ref: str) -> dict[str, Any]:
+        sha = repo.git.refs[ref]
+        return {"ref": f"refs/{ref}", "node_id": f"REF_{sha[:8]}", "url": self._api(f"/repos/{repo.full_name}/git/"
+                                                                                       f"refs/{ref}"),
+                "object": {"type": "commit", **self._git_object(repo, "commits", sha)}}
+
+    def _get_ref(self, owner: str, name: str, ref: str) -> Response:
+        repo = self._require_repo(owner, name)
+        if ref not in repo.git.refs:
+            raise ApiError(404, "Not Found")
+        return self._json(self._ref_json(repo, ref))
+
+    def _matching_refs(self, owner: str, name: str, ref: str) -> Response:
+        repo = self._require_repo(owner, name)
+        return self._json([self._ref_json(repo, r) for r in sorted(repo.git.refs) if r.startswith(ref)])
+
+    def _create_ref(self, owner: str, name: str) -> Response:
+        repo = self._require_repo(owner, name)
+        body = self._body_object()
+        ref = repo.git.create_ref(str(body.get("ref") or ""), str(body.get("sha") or ""))
+        self._ref_moved(repo, ref)
+        return self._json(self._ref_json(repo, ref), 201)
+
+    def _update_ref(self, owner: str, name: str, ref: str) -> Response:
+        repo = self._require_repo(owner, name)
+        if ref.removeprefix("refs/") == f"heads/{repo.default_branch}" and repo.protect_default:
+            raise ApiError(422, "Cannot update the default branch: it is protected")
+        if request.method == "DELETE":
+            repo.git.delete_ref(ref)
+            return Response(status=204)
+        body = self._body_object()
+        name_ = repo.git.update_ref(ref, str(body.get("sha") or ""), force=bool(body.get("force", False)))
+        self._ref_moved(repo, name_)
+        return self._json(self._ref_json(repo, name_))
+
+    def _ref_moved(self, repo: FakeRepo, ref: str) -> None:
+        """A branch moved: its contents, its new commits and the pull requests on it follow."""
+        if not ref.startswith("heads/"):
+            return
+        branch, sha = ref.removeprefix("heads/"), repo.git.refs[ref]
+        files = repo.git.files(sha)
+        repo.files[branch] = dict(files)
+        repo.files[sha] = dict(files)
+        for text in files.values():
+            repo.blobs[_git_blob_sha(text)] = text
+        for commit_sha in repo.git.ancestors(sha):
+            if commit_sha in repo.commits:
+                break
+            repo.commits[commit_sha] = self._commit_data(repo, commit_sha)
+        for pull in repo.pulls.values():
+            if pull.state == "open" and branch in (pull.head_ref, pull.base_ref) and pull.head_ref in {
+                    r.removeprefix("heads/") for r in repo.git.refs}:
+                self._refresh_pull(repo, pull)
+
+    def _commit_data(self, repo: FakeRepo, sha: str) -> CommitData:
+        commit = repo.git.commit(sha)
+        before = repo.git.files(commit.parents[0]) if commit.parents else {}
+        return CommitData(sha, commit.message, author=commit.author, date=commit.date,
+                          diff=tree_diff(before, repo.git.files(sha)), parents=list(commit.parents))
+
+    def _refresh_pull(self, repo: FakeRepo, pull: PullData) -> None:
+        head = repo.git.refs[f"heads/{pull.head_ref}"]
+        base = repo.git.refs[f"heads/{pull.base_ref}"]
+        reachable = set(repo.git.ancestors(base))
+        merge_base = next((s for s in repo.git.ancestors(head) if s in reachable), base)
+        pull.head_sha, pull.base_sha = head, base
+        pull.commits = [repo.commits.get(c.sha) or self._commit_data(repo, c.sha)
+                        for c in repo.git.commits_between(base, head)]
+        pull.diff = tree_diff(repo.git.files(merge_base), repo.git.files(head))
+        pull.files = files_from_diff(pull.diff)
+
+    def _pulls(self, owner: str, name: str) -> Response:
+        repo = self._require_repo(owner, name)
+        if request.method == "GET":
+            state = request.args.get("state", "open")
+            head = request.args.get("head")
+            base = request.args.get("base")
+            pulls = [p for _, p in sorted(repo.pulls.items(), reverse=True)
+                     if (state == "all" or p.state == state)
+                     and (head is None or f"{repo.owner}:{p.head_ref}" == head)
+                     and (base is None or p.base_ref == base)]
+            return self._paginate([self._pull_json(repo, p) for p in pulls])
+        body = self._body_object()
+        head_ref = str(body.get("head") or "").split(":", 1)[-1]
+        base_ref = str(body.get("base") or "")
+        if not body.get("title") or f"heads/{head_ref}" not in repo.git.refs or f"heads/{base_ref}" not in (
+                repo.git.refs):
+            raise ApiError(422, "Validation Failed", errors=[{"resource": "PullRequest", "field": "head",
+                                                               "code": "invalid"}])
+        if any(p.state == "open" and p.head_ref == head_ref and p.base_ref == base_ref for p in repo.pulls.values()):
+            raise ApiError(422, "Validation Failed", errors=[{
+                "resource": "PullRequest", "code": "custom",
+                "message": f"A pull request already exists for {repo.owner}:{head_ref}."}])
+        if not repo.git.commits_between(repo.git.refs[f"heads/{base_ref}"], repo.git.refs[f"heads/{head_ref}"]):
+            message = f"No commits between {base_ref} and {head_ref}"
+            raise ApiError(422, "Validation Failed", errors=[{"resource": "PullRequest", "code": "custom",
+                                                               "message": message}])
+        pull = PullData(repo.next_number(), head_ref=head_ref, base_ref=base_ref, title=str(body["title"]),
+                        body=str(body.get("body") or ""), draft=bool(body.get("draft", False)), user=self.bot_login)
+        self._refresh_pull(repo, pull)
+        repo.pulls[pull.number] = pull
+        return self._json(self._pull_json(repo, pull), 201)
+
+    def _edit_pull(self, owner: str, name: str, number: int) -> Response:
+        repo = self._require_repo(owner, name)
+        pull = self._pull(repo, number)
+        self._edit_issue(repo, number, self._body_object())
+        return self._json(self._pull_json(repo, pull))
+
+    def _tarball(self, owner: str, name: str, ref: str) -> Response:
+        """As on GitHub: a redirect to a short-lived archive URL that needs no token."""
+        repo = self._require_repo(owner, name)
+        sha = repo.git.refs.get(f"heads/{ref}", ref)
+        if sha not in repo.git.commits:
+            raise ApiError(404, "Not Found")
+        response = Response(status=302)
+        response.headers["Location"] = request.host_url.rstrip("/") + f"/_codeload/{owner}/{name}/{sha}.tar.gz"
+        return response
+
+    def _codeload(self, owner: str, name: str, sha: str) -> Response:
+        repo = self.repos.get(f"{owner}/{name}")
+        if repo is None or sha not in repo.git.commits:
+            raise ApiError(404, "Not Found")
+        raw = io.BytesIO()
+        with tarfile.open(fileobj=raw, mode="w", format=tarfile.PAX_FORMAT) as tar:
+            prefix = f"{owner}-{name}-{sha[:7]}"
+            for path, text in sorted(repo.git.files(sha).items()):
+                data = text.encode("utf-8")
+                info = tarfile.TarInfo(f"{prefix}/{path}")
+                info.size = len(data)
+                tar.addfile(info, io.BytesIO(data))
+        return Response(gzip.compress(raw.getvalue(), mtime=0), content_type="application/x-gzip")
 
     @staticmethod
     def _body_object() -> dict[str, Any]:

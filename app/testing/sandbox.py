@@ -4,7 +4,8 @@ It starts a local fake of the GitHub API, the real web app (webhook receiver and
 and a worker, all on 127.0.0.1; delivers signed ``pull_request`` webhooks for the bundled sample
 pull request (the etcd-manager staging case) and then for a push that fixes it; and prints what
 the App posted after each: the check run, its annotations, the inline comments, the summary
-comment and the labels.
+comment and the labels. Then the staging loop (app.testing.staging_demo): the dashboard issue,
+and the switch-back pull request once the sample's release is promoted.
 
 The fake GitHub ships in this package (app.testing.fake_github), so the sandbox runs from an
 installed wheel too; ``run_sandbox`` takes a factory for it.
@@ -275,8 +276,12 @@ def _serve(app: Any) -> Iterator[str]:
 
 
 def cmd_sandbox(args: argparse.Namespace) -> int:
+    from app.testing.staging_demo import run_staging_demo
+
     try:
-        return run_sandbox(sys.stdout, timeout=args.timeout)
+        reviewed = run_sandbox(sys.stdout, timeout=args.timeout)
+        private_pem, public_pem = _key_pair()
+        return reviewed or run_staging_demo(sys.stdout, private_pem, public_pem, APP_ID)
     except SandboxError as exc:
         print(f"image-review sandbox: {exc}", file=sys.stderr)
         return 2
