@@ -25,11 +25,15 @@ MAX_COMMENT_ROWS = 50
 MAX_DIAGRAM_COMMITS = 30
 
 _ICON = {"error": ":x:", "warning": ":warning:", "notice": ":information_source:"}
-_KIND_LABEL = {"image-switch": "image switch", "config": "config", "mixed": "mixed", "none": "no effective change"}
+_KIND_LABEL = {
+    "image-switch": "image switch", "config": "config", "mixed": "mixed", "regenerated": "regenerated output",
+    "none": "no effective change",
+}
 _KIND_STYLE = {
     "image-switch": "fill:#dafbe1,stroke:#1a7f37",
     "config": "fill:#ddf4ff,stroke:#0969da",
     "mixed": "fill:#fff8c5,stroke:#9a6700",
+    "regenerated": "fill:#f6f8fa,stroke:#0969da",
     "none": "fill:#f6f8fa,stroke:#8c959f",
 }
 
