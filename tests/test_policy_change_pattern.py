@@ -277,3 +277,64 @@ def test_counts_add_up_and_few_files_are_listed() -> None:
     assert result.commits[0].other_lines == 15  # 1 + 2 + 3 + 4 + 5 replaced lines
     assert "15 other lines in 5 files: pkg/feature4/flags.go (5 lines), pkg/feature3/flags.go (4 lines), " \
         "pkg/feature2/flags.go (3 lines) and 2 more files (3 lines)." in f.message
+
+
+def test_rewritten_but_unchanged_reference_is_not_a_switch() -> None:
+    # A chart's values get helm-docs comments: the repository line moves, the reference stays.
+    text = """# commit: feat(chart): document values
+# file: charts/external-dns/values.yaml
+@@ 5
+ image:
+-  repository: registry.k8s.io/external-dns/external-dns
++  # -- Image repository for the `external-dns` container.
++  repository: registry.k8s.io/external-dns/external-dns
++  # -- Image tag, defaults to the chart's appVersion.
+   tag: ~
+# file: charts/external-dns/templates/_helpers.tpl
++{{- define "external-dns.image" -}}
+"""
+    result = run(text.replace("repository: registry", "image: registry"))
+    assert [f.rule for f in result.findings if f.rule == "IR010"] == []
+
+
+def test_version_bump_pairs_the_removed_half_with_the_added_half() -> None:
+    # golang:1.23.2 and go.mod's `go 1.23.2`: the old `go 1.23.0` goes with its replacement.
+    text = """# commit: chore: update Go to 1.23.2
+# file: Dockerfile
+-FROM golang:1.23.1 as build
++FROM golang:1.23.2 as build
+# file: go.mod
+-go 1.23.0
++go 1.23.2
+-toolchain go1.23.1
++toolchain go1.23.2
+"""
+    result = run(text)
+    assert [c.kind for c in result.commits] == ["image-switch"]
+
+
+def test_image_named_in_documentation_is_not_a_switch() -> None:
+    text = """# commit: Update cloudflare tutorial
+# file: docs/tutorials/cloudflare.md
+-        image: registry.k8s.io/external-dns/external-dns:v0.14.0
++        image: registry.k8s.io/external-dns/external-dns:v0.14.2
+-Use the `--cloudflare-proxied` flag.
++Use the `--cloudflare-proxied` flag to proxy records.
+"""
+    assert [f.rule for f in run(text).findings if f.rule == "IR010"] == []
+
+
+def test_imported_subtree_and_go_sum_are_regenerated_output() -> None:
+    text = """# commit: Squashed 'release-tools/' changes from de06a09a7..909252797
+# file: release-tools/cloudbuild.yaml
+-- name: gcr.io/k8s-staging-test-infra/gcb-docker-gcloud:v20250116-2a05ea7e3d
++- name: gcr.io/k8s-staging-test-infra/gcb-docker-gcloud:v20260205-38cfa9523f
+# file: release-tools/prow.sh
+-configvar CSI_PROW_GO_VERSION_BUILD "1.23.1"
++configvar CSI_PROW_GO_VERSION_BUILD "1.24.0"
+# commit: Bump dependencies
+# file: go.sum
+-github.com/x/y v1.0.0 h1:abc=
++github.com/x/y v1.0.1 h1:def=
+"""
+    assert [c.kind for c in run(text).commits] == ["regenerated", "regenerated"]

@@ -33,7 +33,7 @@ _REGENERATED_SUBJECT = re.compile(
     r"^\W*((chore|build|test|tests|docs|ci)(\([^)]*\))?:\s*)?((run|ran|running|rerun|re-run)\s+)?"
     r"(\.?/?hack/update[-\w]*(\.sh)?|update[-_ ](expected|generated|golden|gen)\b|\bregen(erat\w*)?\b|re-generat|"
     r"autogen|go generate|make (gen|generate|update|manifests|helm-docs|docs)\b|helm-docs|"
-    r"(update|refresh)\s+(the\s+)?(expected|generated|golden|rendered)\b)",
+    r"(update|refresh)\s+(the\s+)?(expected|generated|golden|rendered)\b|squashed\s+'[^']+/?'\s+changes)",
     re.IGNORECASE,
 )
 _SELECTOR = re.compile(r"^\s*(case\s.+|default)\s*:\s*(//.*)?$|^\s*[\w.\"'*|-]+\)\s*$")
@@ -103,6 +103,27 @@ def belongs_to_change(
     if changes_images and base_name(path) == "chart.yaml" and _CHART_VERSION.match(text):
         return True
     return near_image and bool(_SELECTOR.match(text))
+
+
+_NUMBERS = re.compile(r"\d+(?:\.\d+)*")
+
+
+def _shape(text: str) -> str:
+    """The line with its version numbers blanked: ``go 1.23.0`` and ``go 1.23.2`` share a shape."""
+    return _NUMBERS.sub("#", text.strip())
+
+
+def other_halves(
+    rows: Sequence[tuple[str, int, str]], unrelated: Sequence[tuple[str, int, str]]
+) -> list[tuple[str, int, str]]:
+    """Drop unrelated lines whose other half belongs to the change.
+
+    A version bump replaces ``go 1.23.0`` with ``go 1.23.2``: the added half carries the new tag
+    and belongs; the removed half, same line but for its numbers, belongs with it.
+    """
+    left = {(side, number) for side, number, _ in unrelated}
+    belonging = Counter(_shape(text) for side, number, text in rows if (side, number) not in left)
+    return [row for row in unrelated if belonging[_shape(row[2])] == 0]
 
 
 def near(numbers: set[int], number: int) -> bool:

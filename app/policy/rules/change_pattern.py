@@ -29,6 +29,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 from app.core.diffs import FileDiff
+from app.core.filekinds import file_kind
 from app.core.models import ChangePattern, CommitKind, CommitSummary, RefChange
 from app.policy.catalog import IMAGE_SWITCH_ORDER, MIXED_IMAGE_COMMIT, RuleMeta
 from app.policy.context import CommitInput, Draft, RuleInput, RuleOutput
@@ -39,6 +40,7 @@ from app.policy.rules.change_lines import (
     is_regenerated_subject,
     moved,
     near,
+    other_halves,
     version_tokens,
 )
 
@@ -85,6 +87,9 @@ def classify_commit(commit: CommitInput, inp: RuleInput) -> CommitAnalysis:
         others: dict[str, list[int]] = {}
         reordered = moved(rows)
         image_numbers = {n for side, n, _ in rows if (side, _path(f, side), n) in image_keys}
+        # A reference removed and added again (re-indented, reordered, re-commented) did not change.
+        unchanged = {r.normalized() for r in commit.refs if r.side == "removed" and r.path == f.old_path}
+        unrelated: list[tuple[str, int, str]] = []
         for side, number, text in rows:
             path = _path(f, side)
             hit = image_keys.get((side, path, number))
@@ -94,18 +99,29 @@ def classify_commit(commit: CommitInput, inp: RuleInput) -> CommitAnalysis:
             elif hit is not None:
                 summary.image_lines += 1
                 image_count += 1
-                if side == "added" and f.old_path is not None and not hit.in_comment and hit not in result.source_refs:
+                if (_switches(f, side, number, hit, reordered) and hit.normalized() not in unchanged
+                        and hit not in result.source_refs):
                     result.source_refs.append(hit)
             elif (side, number) in reordered or belongs_to_change(
                 path, text, versions=versions, near_image=near(image_numbers, number), changes_images=bool(hand_refs)
             ):
                 continue
             else:
-                others.setdefault(side, []).append(number)
+                unrelated.append((side, number, text))
+        for side, number, _ in other_halves(rows, unrelated):
+            others.setdefault(side, []).append(number)
         if others:
             _count_other(result, f.path, others)
     summary.kind = _kind(regenerated, image_count, summary.other_lines, summary.generated_lines)
     return result
+
+
+def _switches(f: FileDiff, side: str, number: int, ref: RefChange, reordered: set[tuple[str, int]]) -> bool:
+    """An added, active reference in a file that existed before, on a line that did not just move."""
+    return (
+        side == "added" and f.old_path is not None and not ref.in_comment and (side, number) not in reordered
+        and file_kind(f.path) != "markdown"  # documentation names an image; it does not ship it
+    )
 
 
 def _path(f: FileDiff, side: str) -> str:
