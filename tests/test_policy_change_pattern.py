@@ -10,7 +10,7 @@ except ImportError:  # tests/ is not a package: pytest puts it on sys.path
     from test_policy_scenario import run
 
 from app.core.diffs import FileDiff
-from app.core.models import CommitSummary
+from app.core.models import CommitSummary, RefChange
 from app.policy import CommitInput, EvalContext, default_policy, evaluate
 from app.policy.rules.change_pattern import verdict_of
 
@@ -338,3 +338,45 @@ def test_imported_subtree_and_go_sum_are_regenerated_output() -> None:
 +github.com/x/y v1.0.1 h1:def=
 """
     assert [c.kind for c in run(text).commits] == ["regenerated", "regenerated"]
+
+
+def test_declaration_of_the_variable_an_image_line_used_belongs_to_the_change() -> None:
+    # The tag variable goes away with the fmt.Sprintf that used it: one image change, nothing else.
+    try:
+        from tests.test_policy_scenario import parse_scenario
+    except ImportError:
+        from test_policy_scenario import parse_scenario
+    path = "pkg/model/components/awscloudcontrollermanager.go"
+    s = parse_scenario(f"""# file: {path}
+-        var tag string
+         switch b.Cluster.KubernetesVersion().Minor {{
+         case 21:
+-            tag = "v1.21.0-alpha.0"
++            eccm.Image = "registry.k8s.io/provider-aws/cloud-controller-manager:v1.21.0-alpha.0"
+         }}
+-        eccm.Image = fmt.Sprintf("registry.k8s.io/provider-aws/cloud-controller-manager:%v", tag)
+""")
+    # The product's extractor reads the Sprintf format as a templated reference; the test helper does not.
+    sprintf = RefChange(path, 6, "removed", "registry.k8s.io/provider-aws/cloud-controller-manager:%v",
+                        "registry.k8s.io", "provider-aws/cloud-controller-manager", "%v", None, "release",
+                        "code-literal", templated=True)
+    refs = [*s.refs, sprintf]
+    commit = CommitInput("c1", "Pin one AWS CCM image per Kubernetes version", s.files, refs)
+    result = evaluate(refs, s.files, [commit], default_policy(), EvalContext(today=date(2026, 1, 1)))
+    assert [c.kind for c in result.commits] == ["image-switch"]
+    assert result.commits[0].other_lines == 0
+
+
+def test_ci_and_tooling_images_need_no_two_step_order() -> None:
+    # A golang bump in cloudbuild.yaml with the workflow's Go version: not a released image.
+    text = """# commit: Bump to Go 1.24
+# file: cloudbuild.yaml
+-  - name: docker.io/library/golang:1.23.6-bookworm
++  - name: docker.io/library/golang:1.24.1-bookworm
+# file: .golangci.yaml
+-  go: "1.23"
++  go: "1.24"
++  timeout: 10m
+"""
+    result = run(text)
+    assert [f.rule for f in result.findings if f.rule in ("IR010", "IR011")] == []

@@ -10,6 +10,7 @@ the image change, not an "other" line, when it is:
 * a line that carries the switched version: it contains the old or new tag of a reference the
   commit changes (the Go constant holding the tag, a chart's ``appVersion``);
 * a chart's ``version:``/``appVersion:`` in a ``Chart.yaml`` of a commit that changes images;
+* the declaration of a variable an image line uses (``var tag string`` for ``fmt.Sprintf("...:%v", tag)``);
 * a branch selector beside an image line (``case "1.24":``, ``default:``, a shell ``1.24)``);
 * structure only (closing brackets, ``;;``, ``esac``, ``fi``) or blank/comment-only lines.
 """
@@ -19,6 +20,7 @@ from __future__ import annotations
 import re
 from collections import Counter
 from collections.abc import Iterable, Sequence
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 
 from app.core.comment_syntax import is_neutral
@@ -92,11 +94,27 @@ def moved(rows: Sequence[tuple[str, int, str]]) -> set[tuple[str, int]]:
     return out
 
 
+# A declaration or assignment: `var tag string`, `tag := ...`, `TAG ?= ...`, `ARG TAG=`, `export TAG=`.
+_DECLARED = re.compile(
+    r"^\s*(?:var\s+|const\s+|export\s+|ARG\s+|ENV\s+|local\s+|let\s+)?([A-Za-z_][\w.]*)\s*(?:[:?+]?=|\s+\w+\s*$)"
+)
+_WORD = re.compile(r"[A-Za-z_]\w{2,}")
+
+
+def image_words(texts: Iterable[str]) -> set[str]:
+    """Identifiers on image lines: a variable declared elsewhere that builds the reference (``tag``)."""
+    return {w for t in texts for w in _WORD.findall(t)}
+
+
 def belongs_to_change(
-    path: str, text: str, *, versions: set[str], near_image: bool, changes_images: bool
+    path: str, text: str, *, versions: set[str], near_image: bool, changes_images: bool,
+    words: AbstractSet[str] = frozenset(),
 ) -> bool:
     """Whether a changed line without a reference is still part of the image change (see module doc)."""
     if is_neutral(path, text) or _STRUCTURE.match(text):
+        return True
+    declared = _DECLARED.match(text)
+    if declared and declared.group(1).split(".")[-1] in words:
         return True
     if any(v in text for v in versions):
         return True

@@ -37,6 +37,7 @@ from app.policy.images import critical_patterns
 from app.policy.rules.change_lines import (
     belongs_to_change,
     changed_lines,
+    image_words,
     is_regenerated_subject,
     moved,
     near,
@@ -52,8 +53,9 @@ _LISTED = 3  # files (or commits) named in a message before "and N more"
 class CommitAnalysis:
     summary: CommitSummary
     commit: CommitInput
-    # References the commit changes outside generated files: added in a file that existed before.
-    # Only these make an image switch (a new file or a deleted case branch switches nothing).
+    # References the commit changes outside generated files: added in a production file that existed
+    # before. Only these make an image switch (a new file or a deleted case branch switches nothing;
+    # images of tests, CI and tooling are not released, so their commits need no two-step order).
     source_refs: list[RefChange] = field(default_factory=list)
     # Other (unrelated) changed lines per file, in order of appearance.
     other_by_file: dict[str, int] = field(default_factory=dict)
@@ -87,6 +89,7 @@ def classify_commit(commit: CommitInput, inp: RuleInput) -> CommitAnalysis:
         others: dict[str, list[int]] = {}
         reordered = moved(rows)
         image_numbers = {n for side, n, _ in rows if (side, _path(f, side), n) in image_keys}
+        words = image_words(text for side, n, text in rows if (side, _path(f, side), n) in image_keys)
         # A reference removed and added again (re-indented, reordered, re-commented) did not change.
         unchanged = {r.normalized() for r in commit.refs if r.side == "removed" and r.path == f.old_path}
         unrelated: list[tuple[str, int, str]] = []
@@ -100,10 +103,11 @@ def classify_commit(commit: CommitInput, inp: RuleInput) -> CommitAnalysis:
                 summary.image_lines += 1
                 image_count += 1
                 if (_switches(f, side, number, hit, reordered) and hit.normalized() not in unchanged
-                        and hit not in result.source_refs):
+                        and policy.is_production(path) and hit not in result.source_refs):
                     result.source_refs.append(hit)
             elif (side, number) in reordered or belongs_to_change(
-                path, text, versions=versions, near_image=near(image_numbers, number), changes_images=bool(hand_refs)
+                path, text, versions=versions, near_image=near(image_numbers, number), changes_images=bool(hand_refs),
+                words=words,
             ):
                 continue
             else:
