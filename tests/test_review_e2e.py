@@ -85,7 +85,7 @@ def server(tmp_path_factory: pytest.TempPathFactory, rsa_keys: KeyPair) -> Itera
             try:
                 if requests.get(f"{url}/healthz", timeout=1).status_code == 200:
                     break
-            except requests.ConnectionError:
+            except (requests.ConnectionError, requests.Timeout):  # not accepting yet, or still booting
                 pass
             if time.monotonic() > deadline:
                 raise AssertionError("gunicorn did not become ready in 20 s")
