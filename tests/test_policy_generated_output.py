@@ -87,3 +87,14 @@ def test_staging_written_by_hand_is_left_to_ir001() -> None:
 
 def test_release_image_in_output_is_fine() -> None:
     assert ir021(REGEN.replace(STAGING, "registry.k8s.io/provider-aws/cloud-controller-manager:v1.24.0")) == []
+
+
+def test_new_expected_output_of_a_new_test_shows_existing_behaviour() -> None:
+    # A new integration test's golden file holds the staging default the code already selected.
+    text = f"""# commit: Add an integration test for 1.24
+# file: tests/integration/update_cluster/minimal-1.24/in-v1alpha2.yaml (new)
++  kubernetesVersion: v1.24.0
+# file: {GOLDEN} (new)
++    image: {STAGING}
+"""
+    assert ir021(text) == []

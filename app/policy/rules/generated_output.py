@@ -6,7 +6,8 @@ it: deleting ``case 24:`` lets Kubernetes 1.24 fall through to a ``default:`` th
 ``gcr.io/k8s-staging-...:latest``, and only the regenerated expected output shows the new image.
 Such a pull request must not pass clean.
 
-A staging reference counts when it is added in a generated file, not removed anywhere in the pull
+A staging reference counts when it is added in a generated file that existed before (a new expected
+output file of a new test shows what the code already did), not removed anywhere in the pull
 request (it was not in the output before), and no hand-written line adds the same image (IR001
 already speaks for production lines; a test that picks it on purpose is its own source).
 """
@@ -37,11 +38,13 @@ class Anchor:
 def check(inp: RuleInput) -> RuleOutput:
     out = RuleOutput()
     removed = {r.normalized() for r in inp.refs if r.side == "removed"}
+    # Output files the pull request creates (a new test case) show what the code already did.
+    existing = {f.new_path for f in inp.files if f.old_path is not None and f.new_path is not None}
     written = {identity(inp.policy, r.name) for r in inp.refs
                if r.side == "added" and not inp.policy.is_generated(r.path)}
     groups: dict[str, list[RefChange]] = {}
     for ref in inp.refs:
-        if _appears(inp, ref, removed, written):
+        if ref.path in existing and _appears(inp, ref, removed, written):
             groups.setdefault(ref.normalized(), []).append(ref)
     for key, refs in groups.items():
         out.drafts.append(_draft(inp, key, refs))
