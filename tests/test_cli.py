@@ -86,7 +86,7 @@ def test_two_step_pattern_from_git(repo: Path, capsys: pytest.CaptureFixture[str
     data = json.loads(out)
     assert code == 0
     assert data["change_pattern"] == "image-only-first"
-    assert [c["kind"] for c in data["commits"]] == ["image-switch", "image-switch"]
+    assert [c["kind"] for c in data["commits"]] == ["image-switch", "regenerated"]
 
 
 def test_policy_comes_from_the_base_of_the_range(repo: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -10,7 +10,7 @@ except ImportError:  # tests/ is not a package: pytest puts it on sys.path
     from test_policy_scenario import run
 
 from app.core.diffs import FileDiff
-from app.core.models import CommitSummary
+from app.core.models import CommitSummary, RefChange
 from app.policy import CommitInput, EvalContext, default_policy, evaluate
 from app.policy.rules.change_pattern import verdict_of
 
@@ -45,7 +45,7 @@ def test_reference_two_step_is_image_only_first() -> None:
     # #13196: commit 1 image line only, commit 2 regenerated goldens.
     result = run("# commit: Update etcd-manager\n" + SWITCH + "# commit: Update expected output\n" + REGEN)
     assert result.change_pattern == "image-only-first"
-    assert [c.kind for c in result.commits] == ["image-switch", "image-switch"]
+    assert [c.kind for c in result.commits] == ["image-switch", "regenerated"]
     assert (result.commits[1].image_lines, result.commits[1].generated_lines) == (0, 4)
     assert [f.rule for f in result.findings] == []
 
@@ -59,11 +59,13 @@ def test_image_commit_with_generated_files_is_still_image_switch() -> None:
 def test_first_commit_mixed() -> None:
     result = run("# commit: Everything\n" + SWITCH + CONFIG + "# commit: Regen\n" + REGEN)
     assert result.change_pattern == "mixed"
-    assert [c.kind for c in result.commits] == ["mixed", "image-switch"]
+    assert [c.kind for c in result.commits] == ["mixed", "regenerated"]
     [f] = [f for f in result.findings if f.rule == "IR010"]
     assert (f.severity, f.path, f.line) == ("notice", MODEL, 1)
-    assert "pkg/model/components/etcd.go:1" in f.message and 'Commit c0000001 ("Everything")' in f.message
-    assert result.commits[0].other_lines == 2
+    assert "1 other line in 1 file: pkg/model/components/etcd.go (1 line)." in f.message
+    assert 'Commit c0000001 ("Everything")' in f.message
+    # A replaced line is one changed line, not two: the count is what the listing adds up to.
+    assert result.commits[0].other_lines == 1
     assert result.commits[0].other_locations == ["pkg/model/components/etcd.go:1"]
 
 
@@ -71,7 +73,7 @@ def test_switch_after_config_is_mixed_with_an_order_notice() -> None:
     # #14734: etcd bump first, then the image switch, then regen.
     result = run("# commit: etcd\n" + CONFIG + "# commit: image\n" + SWITCH + "# commit: regen\n" + REGEN)
     assert result.change_pattern == "mixed"
-    assert [c.kind for c in result.commits] == ["config", "image-switch", "image-switch"]
+    assert [c.kind for c in result.commits] == ["config", "image-switch", "regenerated"]
     [f] = [f for f in result.findings if f.rule == "IR011"]
     assert f.severity == "notice" and 'commit c0000001 ("etcd")' in f.message and f.commit == "c0000002"
 
@@ -97,7 +99,7 @@ def test_plain_diff_without_commits() -> None:
 
 def test_blank_and_comment_lines_are_neutral() -> None:
     text = "# commit: image\n" + SWITCH + "+\n+    # keep the release reference here\n" + "# commit: regen\n" + REGEN
-    assert kinds(text) == ("image-only-first", ["image-switch", "image-switch"])
+    assert kinds(text) == ("image-only-first", ["image-switch", "regenerated"])
 
 
 def test_go_comment_lines_are_neutral() -> None:
@@ -158,3 +160,223 @@ def test_transient_reference_only_in_commits_is_not_na() -> None:
     assert s.commits is not None
     result = evaluate([], [], s.commits, default_policy(), EvalContext(today=date(2026, 1, 1)))
     assert result.change_pattern == "image-only-first"
+
+
+# --- lines that are part of the image change (issue: IR010 should judge what the change is) -----
+
+CHART_BUMP = """# commit: Bump aws-load-balancer-controller to v2.8.1
+# file: charts/aws-load-balancer-controller/Chart.yaml
+-version: 1.8.0
++version: 1.8.1
+-appVersion: v2.8.0
++appVersion: v2.8.1
+# file: charts/aws-load-balancer-controller/values.yaml
+ image:
+   repository: public.ecr.aws/eks/aws-load-balancer-controller
+-  tag: v2.8.0
++  tag: v2.8.1
+"""
+
+
+def test_chart_version_bump_belongs_to_the_image_switch() -> None:
+    result = run(CHART_BUMP.replace("  tag: v2.8.0\n+  tag: v2.8.1\n",
+                                    "  image: public.ecr.aws/eks/aws-load-balancer-controller:v2.8.0\n"
+                                    "+  image: public.ecr.aws/eks/aws-load-balancer-controller:v2.8.1\n"))
+    assert [c.kind for c in result.commits] == ["image-switch"]
+    assert [f.rule for f in result.findings] == []
+
+
+def test_go_constant_with_the_tag_belongs_to_the_image_switch() -> None:
+    text = """# commit: Update etcd-manager to v3.0.20221209
+# file: pkg/model/components/etcdmanager/model.go
+-const etcdManagerVersion = "v3.0.20220831"
++const etcdManagerVersion = "v3.0.20221209"
+@@ 180
+-    - image: registry.k8s.io/etcdadm/etcd-manager:v3.0.20220831
++    - image: registry.k8s.io/etcdadm/etcd-manager:v3.0.20221209
+"""
+    assert kinds(text) == ("single-commit", ["image-switch"])
+
+
+def test_reordered_keys_and_case_selectors_are_not_other_lines() -> None:
+    text = """# commit: Use the 1.24 image for 1.25
+# file: pkg/model/components/awscloudcontrollermanager.go
+@@ 95
+         switch b.Cluster.IsKubernetesGTE {
++        case 25:
++            eccm.Image = "registry.k8s.io/provider-aws/cloud-controller-manager:v1.25.0"
+         case 24:
+-            eccm.Image = "registry.k8s.io/provider-aws/cloud-controller-manager:v1.23.0"
++            eccm.Image = "registry.k8s.io/provider-aws/cloud-controller-manager:v1.24.1"
+         }
+# file: deploy/values.yaml
+-  pullPolicy: IfNotPresent
+-  replicas: 2
++  replicas: 2
++  pullPolicy: IfNotPresent
+"""
+    result = run(text)
+    assert [c.kind for c in result.commits] == ["image-switch"]
+    assert result.commits[0].other_lines == 0
+
+
+def test_new_file_and_deleted_case_branch_are_not_switches() -> None:
+    # Adding a manifest and deleting a version branch change no existing reference: no IR010.
+    text = """# commit: Add the 1.30 addon and drop 1.23
+# file: addons/k8s-1.30.yaml (new)
++        image: registry.k8s.io/provider-aws/cloud-controller-manager:v1.30.0
++        args: ["--v=2"]
+# file: pkg/model/components/awscloudcontrollermanager.go
+@@ 97
+-        case 23:
+-            eccm.Image = "registry.k8s.io/provider-aws/cloud-controller-manager:v1.23.0"
+         default:
+-    return nil
++    return b.validate()
+"""
+    result = run(text)
+    assert result.commits[0].other_lines == 2
+    assert [f.rule for f in result.findings if f.rule in ("IR010", "IR011")] == []
+
+
+def test_regenerated_commit_by_subject_is_not_an_image_switch() -> None:
+    # The regenerated assets list is not under generated_paths; the commit says what it is.
+    assets = "tests/integration/update_cluster/containerd/assets.yaml"
+    text = ("# commit: Release 1.35.0-alpha.1\n" + CONFIG
+            + f"# commit: Run hack/update-expected.sh\n# file: {assets}\n"
+            "-- registry.k8s.io/kops/kops-utils-cp:1.35.0-alpha.0\n"
+            "+- registry.k8s.io/kops/kops-utils-cp:1.35.0-alpha.1\n")
+    result = run(text)
+    assert [c.kind for c in result.commits] == ["config", "regenerated"]
+    assert [f.rule for f in result.findings if f.rule in ("IR010", "IR011")] == []
+
+
+def test_unrelated_earlier_commit_is_not_asked_to_move() -> None:
+    text = ("# commit: Fix typo in an integration test\n"
+            "# file: tests/integration/update_cluster/minimal/in-v1alpha2.yaml\n"
+            "-  kubernetesVersion: v1.21.0\n+  kubernetesVersion: v1.21.1\n"
+            "# commit: Update etcd-manager\n" + SWITCH)
+    result = run(text)
+    assert [f.rule for f in result.findings if f.rule == "IR011"] == []
+
+
+def test_related_earlier_commit_is_asked_to_move() -> None:
+    # pkg/model/components/etcd.go sits in the parent directory of the switched model.go.
+    result = run("# commit: etcd\n" + CONFIG + "# commit: image\n" + SWITCH)
+    [f] = [f for f in result.findings if f.rule == "IR011"]
+    assert "which changes the same component" in f.message
+
+
+def test_counts_add_up_and_few_files_are_listed() -> None:
+    files = "".join(
+        f"# file: pkg/feature{i}/flags.go\n" + "".join(f"-\tflag{j} = false\n+\tflag{j} = true\n" for j in range(i + 1))
+        for i in range(5)
+    )
+    result = run("# commit: Bump and flip flags\n" + SWITCH + files)
+    [f] = [f for f in result.findings if f.rule == "IR010"]
+    assert result.commits[0].other_lines == 15  # 1 + 2 + 3 + 4 + 5 replaced lines
+    assert "15 other lines in 5 files: pkg/feature4/flags.go (5 lines), pkg/feature3/flags.go (4 lines), " \
+        "pkg/feature2/flags.go (3 lines) and 2 more files (3 lines)." in f.message
+
+
+def test_rewritten_but_unchanged_reference_is_not_a_switch() -> None:
+    # A chart's values get helm-docs comments: the repository line moves, the reference stays.
+    text = """# commit: feat(chart): document values
+# file: charts/external-dns/values.yaml
+@@ 5
+ image:
+-  repository: registry.k8s.io/external-dns/external-dns
++  # -- Image repository for the `external-dns` container.
++  repository: registry.k8s.io/external-dns/external-dns
++  # -- Image tag, defaults to the chart's appVersion.
+   tag: ~
+# file: charts/external-dns/templates/_helpers.tpl
++{{- define "external-dns.image" -}}
+"""
+    result = run(text.replace("repository: registry", "image: registry"))
+    assert [f.rule for f in result.findings if f.rule == "IR010"] == []
+
+
+def test_version_bump_pairs_the_removed_half_with_the_added_half() -> None:
+    # golang:1.23.2 and go.mod's `go 1.23.2`: the old `go 1.23.0` goes with its replacement.
+    text = """# commit: chore: update Go to 1.23.2
+# file: Dockerfile
+-FROM golang:1.23.1 as build
++FROM golang:1.23.2 as build
+# file: go.mod
+-go 1.23.0
++go 1.23.2
+-toolchain go1.23.1
++toolchain go1.23.2
+"""
+    result = run(text)
+    assert [c.kind for c in result.commits] == ["image-switch"]
+
+
+def test_image_named_in_documentation_is_not_a_switch() -> None:
+    text = """# commit: Update cloudflare tutorial
+# file: docs/tutorials/cloudflare.md
+-        image: registry.k8s.io/external-dns/external-dns:v0.14.0
++        image: registry.k8s.io/external-dns/external-dns:v0.14.2
+-Use the `--cloudflare-proxied` flag.
++Use the `--cloudflare-proxied` flag to proxy records.
+"""
+    assert [f.rule for f in run(text).findings if f.rule == "IR010"] == []
+
+
+def test_imported_subtree_and_go_sum_are_regenerated_output() -> None:
+    text = """# commit: Squashed 'release-tools/' changes from de06a09a7..909252797
+# file: release-tools/cloudbuild.yaml
+-- name: gcr.io/k8s-staging-test-infra/gcb-docker-gcloud:v20250116-2a05ea7e3d
++- name: gcr.io/k8s-staging-test-infra/gcb-docker-gcloud:v20260205-38cfa9523f
+# file: release-tools/prow.sh
+-configvar CSI_PROW_GO_VERSION_BUILD "1.23.1"
++configvar CSI_PROW_GO_VERSION_BUILD "1.24.0"
+# commit: Bump dependencies
+# file: go.sum
+-github.com/x/y v1.0.0 h1:abc=
++github.com/x/y v1.0.1 h1:def=
+"""
+    assert [c.kind for c in run(text).commits] == ["regenerated", "regenerated"]
+
+
+def test_declaration_of_the_variable_an_image_line_used_belongs_to_the_change() -> None:
+    # The tag variable goes away with the fmt.Sprintf that used it: one image change, nothing else.
+    try:
+        from tests.test_policy_scenario import parse_scenario
+    except ImportError:
+        from test_policy_scenario import parse_scenario
+    path = "pkg/model/components/awscloudcontrollermanager.go"
+    s = parse_scenario(f"""# file: {path}
+-        var tag string
+         switch b.Cluster.KubernetesVersion().Minor {{
+         case 21:
+-            tag = "v1.21.0-alpha.0"
++            eccm.Image = "registry.k8s.io/provider-aws/cloud-controller-manager:v1.21.0-alpha.0"
+         }}
+-        eccm.Image = fmt.Sprintf("registry.k8s.io/provider-aws/cloud-controller-manager:%v", tag)
+""")
+    # The product's extractor reads the Sprintf format as a templated reference; the test helper does not.
+    sprintf = RefChange(path, 6, "removed", "registry.k8s.io/provider-aws/cloud-controller-manager:%v",
+                        "registry.k8s.io", "provider-aws/cloud-controller-manager", "%v", None, "release",
+                        "code-literal", templated=True)
+    refs = [*s.refs, sprintf]
+    commit = CommitInput("c1", "Pin one AWS CCM image per Kubernetes version", s.files, refs)
+    result = evaluate(refs, s.files, [commit], default_policy(), EvalContext(today=date(2026, 1, 1)))
+    assert [c.kind for c in result.commits] == ["image-switch"]
+    assert result.commits[0].other_lines == 0
+
+
+def test_ci_and_tooling_images_need_no_two_step_order() -> None:
+    # A golang bump in cloudbuild.yaml with the workflow's Go version: not a released image.
+    text = """# commit: Bump to Go 1.24
+# file: cloudbuild.yaml
+-  - name: docker.io/library/golang:1.23.6-bookworm
++  - name: docker.io/library/golang:1.24.1-bookworm
+# file: .golangci.yaml
+-  go: "1.23"
++  go: "1.24"
++  timeout: 10m
+"""
+    result = run(text)
+    assert [f.rule for f in result.findings if f.rule in ("IR010", "IR011")] == []

@@ -88,6 +88,12 @@ def test_default_production_paths(path: str, production: bool) -> None:
         ("pkg/model/components/etcdmanager/tests/minimal/cluster.yaml", False),
         ("pkg/model/components/etcdmanager/model.go", False),
         ("some/dir/file_content", False),  # no suffix rule: only the kops output directories
+        ("tests/e2e/manifests/expected-output.yaml", True),
+        ("test/fixtures/expected_deployment.yaml", True),
+        ("pkg/render/testdata/deployment.yaml", True),
+        ("charts/aws-load-balancer-controller/README.md", True),
+        ("charts/aws-load-balancer-controller/values.yaml", False),  # the source helm-docs reads
+        ("docs/install.md", False),
     ],
 )
 def test_default_generated_paths(path: str, generated: bool) -> None:

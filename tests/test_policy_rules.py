@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from datetime import date
 
+import pytest
+
 try:
     from tests.test_policy_scenario import parse_scenario, run
 except ImportError:  # tests/ is not a package: pytest puts it on sys.path
@@ -218,11 +220,10 @@ def test_inconsistent_versions_across_staging_and_release() -> None:
     text = """# policy: {rules: {staging-image: false}}
 # file: pkg/a.yaml
 +    image: gcr.io/k8s-staging-etcdadm/etcd-manager:v3.0.20220128-22-g9ef09c83
-# file: pkg/b.yaml
 +    image: registry.k8s.io/etcdadm/etcd-manager:v3.0.20220203
 """
     [f] = [f for f in run(text).findings if f.rule == "IR008"]
-    assert f.path == "pkg/a.yaml"  # the older one is the odd one out
+    assert (f.path, f.line) == ("pkg/a.yaml", 1)  # the older one is the odd one out
     assert "registry.k8s.io/etcdadm/etcd-manager" in f.message
 
 
@@ -270,3 +271,97 @@ def test_repeated_reference_in_one_file_gets_distinct_fingerprints() -> None:
     result = run("# file: pkg/a.yaml\n+    image: registry.k8s.io/x/y:latest\n+    image: registry.k8s.io/x/y:latest\n")
     prints = [f.fingerprint for f in result.findings if f.rule == "IR002"]
     assert len(prints) == 2 and len(set(prints)) == 2
+
+
+# --- what the pull request chose, and what is pulled ----------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        '+\trepo, err := name.NewRepository("registry.k8s.io/kube-apiserver")',
+        '+\timage := "registry.k8s.io/kube-apiserver"',
+        "+REGISTRY ?= gcr.io/k8s-staging-kops/latest",
+        "+export KO_DOCKER_REPO=gcr.io/k8s-staging-kops/kops-controller:latest",
+        "+  imageRepository: registry.k8s.io/kube-apiserver",
+        "+\tdocker push registry.k8s.io/kops/kops-controller:latest",
+    ],
+)
+def test_repositories_that_are_not_pulled_do_not_pull_latest(line: str) -> None:
+    result = run("# file: pkg/assets/builder.go\n" + line + "\n")
+    assert [f.rule for f in result.findings if f.rule == "IR002"] == []
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        "+    image: registry.k8s.io/pause",
+        "+        image: registry.k8s.io/autoscaling/cluster-autoscaler:latest",
+        "+FROM registry.k8s.io/build-image/debian-base",
+        '+docker run --rm "registry.k8s.io/kops/dns-controller:latest"',
+    ],
+)
+def test_pulled_references_still_pull_latest(line: str) -> None:
+    path = "images/Dockerfile" if "FROM" in line else "deploy/x.yaml"
+    result = run(f"# file: {path}\n{line}\n")
+    assert [f.rule for f in result.findings] == ["IR002"]
+
+
+def test_registry_rename_keeps_tags_it_did_not_choose() -> None:
+    # k8s.gcr.io -> registry.k8s.io: the floating and pre-release tags were there before.
+    text = """# file: pkg/model/components/clusterautoscaler.go
+-        image: k8s.gcr.io/autoscaling/cluster-autoscaler:latest
++        image: registry.k8s.io/autoscaling/cluster-autoscaler:latest
+-        image: k8s.gcr.io/provider-aws/cloud-controller-manager:v1.23.0-alpha.0
++        image: registry.k8s.io/provider-aws/cloud-controller-manager:v1.23.0-alpha.0
+"""
+    assert [f.rule for f in run(text).findings] == []
+
+
+def test_a_tag_the_pull_request_changes_is_judged() -> None:
+    text = """# file: pkg/model/components/awscloudcontrollermanager.go
+-        image: registry.k8s.io/provider-aws/cloud-controller-manager:v1.22.0
++        image: registry.k8s.io/provider-aws/cloud-controller-manager:v1.23.0-alpha.0
+"""
+    assert [f.rule for f in run(text).findings] == ["IR004"]
+
+
+def test_deprecated_registry_still_helps_on_a_rename_back() -> None:
+    text = """# file: deploy/x.yaml
+-        image: registry.k8s.io/pause:3.9
++        image: k8s.gcr.io/pause:3.9
+"""
+    assert [f.rule for f in run(text).findings] == ["IR005"]
+
+
+# --- IR008 within one deployable unit ---------------------------------------------------------------
+
+
+def test_one_file_per_version_is_an_intended_spread() -> None:
+    text = """# file: addons/kubernetes-dashboard/v1.7.1.yaml (new)
++        image: registry.k8s.io/kubernetes-dashboard-amd64:v1.7.1
+# file: addons/kubernetes-dashboard/v1.8.0.yaml (new)
++        image: registry.k8s.io/kubernetes-dashboard-amd64:v1.8.0
+"""
+    assert [f.rule for f in run(text).findings] == []
+
+
+def test_per_version_switch_in_code_is_an_intended_spread() -> None:
+    text = """# file: pkg/model/components/awscloudcontrollermanager.go
++        case 23:
++            image: registry.k8s.io/provider-aws/cloud-controller-manager:v1.23.2
++        case 24:
++            image: registry.k8s.io/provider-aws/cloud-controller-manager:v1.24.1
+"""
+    assert [f.rule for f in run(text).findings if f.rule == "IR008"] == []
+
+
+def test_two_versions_in_one_manifest_name_the_image_as_written() -> None:
+    text = """# file: deploy/etcd.yaml
++      - image: k8s.gcr.io/etcdadm/etcd-manager:v3.0.20220203
++      - image: k8s.gcr.io/etcdadm/etcd-manager:v3.0.20220128
+"""
+    [f] = [f for f in run(text).findings if f.rule == "IR008"]
+    assert (f.path, f.line) == ("deploy/etcd.yaml", 2)
+    assert "`k8s.gcr.io/etcdadm/etcd-manager` is added at 2 versions in `deploy/etcd.yaml`" in f.message
+    assert "registry.k8s.io" not in f.message  # never name an image the diff does not contain

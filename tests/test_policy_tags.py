@@ -75,7 +75,9 @@ def test_policy_patterns_extend_kinds() -> None:
 @pytest.mark.parametrize(
     ("tag", "shaped"),
     [("v3.0.20230925", True), ("3.0.20210430", True), ("v1.2.3", True), ("v5.0.0", True),
-     ("v1.2.3-rc.1", True), ("latest", False), ("f1ea649", False), ("bookworm-v1.0.8", False), (None, False)],
+     ("v1.2.3-rc.1", True), ("latest", False), ("f1ea649", False), ("bookworm-v1.0.8", True),
+     ("v2.4.0-go1.23.2-bookworm.0", True), ("v1.2.3-4-g1a2b3c4", False), ("v20211008-60e346af", False),
+     (None, False)],
 )
 def test_release_shaped(tag: str | None, shaped: bool) -> None:
     assert is_release_shaped(tag) is shaped

@@ -8,7 +8,7 @@ from typing import Literal
 Side = Literal["added", "removed"]
 RefClass = Literal["staging", "release", "other"]
 Severity = Literal["error", "warning", "notice"]
-CommitKind = Literal["image-switch", "config", "mixed", "none"]
+CommitKind = Literal["image-switch", "config", "mixed", "regenerated", "none"]
 ChangePattern = Literal["n/a", "single-commit", "image-only-first", "mixed"]
 
 SEVERITY_RANK: dict[str, int] = {"notice": 0, "warning": 1, "error": 2}

@@ -175,11 +175,20 @@ REGISTRY_UNVERIFIED = RuleMeta(
     exemptable=False,
     severity_fixed=True,
 )
+STAGING_IN_GENERATED_OUTPUT = RuleMeta(
+    "IR021", "staging-generated-output", "warning",
+    "Generated production output now holds a staging image",
+    "Regenerated golden or expected-output files of production manifests gain a staging image that no "
+    "hand-written line of the pull request adds: the change makes production select it indirectly (a deleted "
+    "case falling through to a staging default, a template or values change). The finding sits on the source "
+    "line that selects the image where the diff shows it.",
+)
 ALL_RULES: tuple[RuleMeta, ...] = (
     STAGING_IMAGE, MUTABLE_TAG, DEVELOPMENT_BUILD, PRERELEASE_TAG, DEPRECATED_REGISTRY, DISALLOWED_REGISTRY,
     DIGEST_REQUIRED, INCONSISTENT_VERSIONS, VERSION_DOWNGRADE, MIXED_IMAGE_COMMIT, IMAGE_SWITCH_ORDER,
     EXEMPTION_INVALID, EXEMPTION_EXPIRED, CRITICAL_IMAGE_APPROVAL, POLICY_WEAKENED, POLICY_INVALID,
     STAGING_IN_HISTORY, RELEASE_TAG_MISSING, RELEASE_DIGEST_MISMATCH, REGISTRY_UNVERIFIED,
+    STAGING_IN_GENERATED_OUTPUT,
 )
 BY_CODE: dict[str, RuleMeta] = {r.code: r for r in ALL_RULES}
 BY_NAME: dict[str, RuleMeta] = {r.name: r for r in ALL_RULES}

@@ -41,7 +41,11 @@ _PRERELEASE_RE = re.compile(
 )
 _VERSION_START_RE = re.compile(r"^v?\d", re.IGNORECASE)
 _VERSION_INSIDE_RE = re.compile(r"(?:^|[-_.])v?\d+\.\d+", re.IGNORECASE)
-_RELEASE_SHAPED_RE = re.compile(r"^v?\d+\.\d+(?:\.\d+)*(?:-[0-9a-z.]+)?$", re.IGNORECASE)
+# A release version, optionally behind a distro or variant prefix (`bookworm-v1.0.5`) and followed by
+# build-environment suffixes (`v2.4.0-go1.23.2-bookworm.0`).
+_RELEASE_SHAPED_RE = re.compile(
+    r"^(?:[a-z][a-z0-9]*[-_])?v?\d+\.\d+(?:\.\d+)*(?:-[0-9a-z.]+)*$", re.IGNORECASE
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,8 +83,14 @@ class TagRules:
 
 
 def is_release_shaped(tag: str | None) -> bool:
-    """A tag a promoted release would carry: vX.Y[.Z...] with at most a simple suffix."""
-    return tag is not None and bool(_RELEASE_SHAPED_RE.match(tag))
+    """A tag a promoted release would carry: vX.Y[.Z...], with a distro prefix or build suffixes.
+
+    A git-describe tag (`v3.0.20220128-20-g9ef09c83`) or a dated build id is a development build,
+    never a release, whatever its shape.
+    """
+    if tag is None or _DESCRIBE_RE.match(tag) or _BUILD_ID_RE.match(tag):
+        return False
+    return bool(_RELEASE_SHAPED_RE.match(tag))
 
 
 # --- version comparison ------------------------------------------------------------------------

@@ -15,8 +15,12 @@ _SIGN = {"error": "error", "warning": "warning", "notice": "notice"}
 
 
 def references_for_output(analysis: Analysis) -> list[RefChange]:
-    """Commit by commit when the input has commits (each names its commit), else the whole diff."""
-    return analysis.commit_references if analysis.commits else analysis.references
+    """Commit by commit when the input has commits (each names its commit), else the whole diff.
+
+    A plain diff is judged as one pseudo-commit without references of its own: its references are
+    the diff's (the same contract as `scan`).
+    """
+    return analysis.commit_references or analysis.references
 
 
 def to_json(analysis: Analysis) -> dict[str, Any]:
@@ -60,12 +64,16 @@ def format_text(analysis: Analysis) -> str:
     return "\n".join(out) + "\n"
 
 
+def plural(count: int, noun: str) -> str:
+    return f"{count} {noun}" + ("" if count == 1 else "s")
+
+
 def _totals(findings: Iterable[Finding], refs: int) -> str:
     counts = {s: 0 for s in ("error", "warning", "notice")}
     for f in findings:
         counts[f.severity] += 1
-    return (f"{refs} image references changed; {counts['error']} errors, {counts['warning']} warnings, "
-            f"{counts['notice']} notices.")
+    return (f"{plural(refs, 'image reference')} changed; {plural(counts['error'], 'error')}, "
+            f"{plural(counts['warning'], 'warning')}, {plural(counts['notice'], 'notice')}.")
 
 
 def _escape_data(text: str) -> str:
@@ -76,19 +84,44 @@ def _escape_property(text: str) -> str:
     return _escape_data(text).replace(":", "%3A").replace(",", "%2C")
 
 
-def format_github(analysis: Analysis) -> str:
-    """Workflow commands (`::error file=..,line=..::msg`): annotations in a GitHub Actions run."""
+MAX_ANNOTATIONS_PER_RULE = 10
+
+
+def format_github(analysis: Analysis, per_rule: int = MAX_ANNOTATIONS_PER_RULE) -> str:
+    """Workflow commands (`::error file=..,line=..::msg`): annotations in a GitHub Actions run.
+
+    At most ``per_rule`` annotations per rule (the most severe first), then one line saying how many
+    more there are: a registry migration must not bury the one staging image under a hundred warnings.
+    """
     lines = []
-    for f in analysis.findings:
-        props = [f"title={_escape_property(f'{f.rule} {f.name}')}"]
-        if f.path:
-            props.insert(0, f"file={_escape_property(f.path)}")
-            if f.line:
-                props.insert(1, f"line={f.line}")
-        message = f.message + (f"\nSuggestion: {f.suggestion.strip()}" if f.suggestion else "")
-        lines.append(f"::{_SIGN[f.severity]} {','.join(props)}::{_escape_data(message)}")
+    rank = {"error": 0, "warning": 1, "notice": 2}
+    by_rule: dict[str, list[Finding]] = {}
+    for f in sorted(analysis.findings, key=lambda f: (f.rule, rank[f.severity], f.path, f.line or 0)):
+        by_rule.setdefault(f.rule, []).append(f)
+    for rule, findings in by_rule.items():
+        lines += [_annotation(f) for f in findings[:per_rule]]
+        rest = findings[per_rule:]
+        if rest:
+            worst = min((f.severity for f in rest), key=lambda s: rank[s])
+            lines.append(f"::{_SIGN[worst]} title={_escape_property(f'{rule} {rest[0].name}')}::"
+                         + _escape_data(f"{plural(len(rest), 'more finding')} of {rule} {rest[0].name} not "
+                                        "shown as annotations (see the text or JSON output)."))
     lines.append(_totals(analysis.findings, len(analysis.references)))
     return "\n".join(lines) + "\n"
+
+
+def _annotation(f: Finding) -> str:
+    props = [f"title={_escape_property(f'{f.rule} {f.name}')}"]
+    message = f.message
+    if f.path:
+        props.insert(0, f"file={_escape_property(f.path)}")
+        if f.line and f.side == "added":
+            props.insert(1, f"line={f.line}")
+        elif f.line:
+            # Annotations point at the new file: a removed line is named in the text, not mis-anchored.
+            message = f"(removed line {f.line}) {message}"
+    message += f"\nSuggestion: {f.suggestion.strip()}" if f.suggestion else ""
+    return f"::{_SIGN[f.severity]} {','.join(props)}::{_escape_data(message)}"
 
 
 FORMATTERS = {"text": format_text, "json": format_json, "sarif": format_sarif, "github": format_github}

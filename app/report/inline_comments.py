@@ -90,6 +90,7 @@ def plan_inline(
 ) -> InlinePlan:
     """Which findings get a new inline comment, and for the rest, why not."""
     plan = InlinePlan([], {})
+    lines_taken: set[tuple[str, int]] = set()
     for f in ordered(findings):
         key = marker_key(f.fingerprint)
         if f.fingerprint in plan.shown:
@@ -97,16 +98,25 @@ def plan_inline(
         if key in already:
             # Same words as when it was posted: an unchanged review leaves the summary unchanged.
             plan.shown[f.fingerprint] = "inline comment"
+            if f.line is not None:
+                lines_taken.add((f.path, f.line))
+        elif f.severity == "notice":
+            # Notices inform; the check run lists them. Inline comments are kept for what needs action.
+            plan.shown[f.fingerprint] = "check run (notices are not commented inline)"
         elif f.line is None:
             plan.shown[f.fingerprint] = "summary (not tied to a line)"
         elif f.side != "added":
             plan.shown[f.fingerprint] = "summary (on a removed line)"
         elif f.line not in commentable.get(f.path, frozenset()):
             plan.shown[f.fingerprint] = "annotation (line not in the diff)"
+        elif (f.path, f.line) in lines_taken:
+            # One comment per line: the most severe finding speaks there, the others are annotations.
+            plan.shown[f.fingerprint] = "annotation (the line has an inline comment already)"
         elif len(plan.new) >= cap:
             plan.shown[f.fingerprint] = f"over the limit of {cap} inline comments: annotation"
         else:
             plan.new.append(f)
+            lines_taken.add((f.path, f.line))
             plan.shown[f.fingerprint] = "inline comment"
     return plan
 

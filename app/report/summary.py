@@ -25,11 +25,15 @@ MAX_COMMENT_ROWS = 50
 MAX_DIAGRAM_COMMITS = 30
 
 _ICON = {"error": ":x:", "warning": ":warning:", "notice": ":information_source:"}
-_KIND_LABEL = {"image-switch": "image switch", "config": "config", "mixed": "mixed", "none": "no effective change"}
+_KIND_LABEL = {
+    "image-switch": "image switch", "config": "config", "mixed": "mixed", "regenerated": "regenerated output",
+    "none": "no effective change",
+}
 _KIND_STYLE = {
     "image-switch": "fill:#dafbe1,stroke:#1a7f37",
     "config": "fill:#ddf4ff,stroke:#0969da",
     "mixed": "fill:#fff8c5,stroke:#9a6700",
+    "regenerated": "fill:#f6f8fa,stroke:#0969da",
     "none": "fill:#f6f8fa,stroke:#8c959f",
 }
 
@@ -108,10 +112,25 @@ def _sorted(findings: Sequence[Finding]) -> list[Finding]:
     return sorted(findings, key=lambda f: (rank[f.severity], f.path, f.line or 0, f.rule))
 
 
+def by_rule(findings: Sequence[Finding]) -> list[str]:
+    """One line counting findings per rule, when a rule repeats: the table alone buries the rare ones."""
+    counts: dict[tuple[str, str], dict[str, int]] = {}
+    for f in _sorted(findings):
+        per = counts.setdefault((f.rule, f.name), {})
+        per[f.severity] = per.get(f.severity, 0) + 1
+    if all(sum(c.values()) == 1 for c in counts.values()):
+        return []
+    parts = [
+        f"`{rule}` {name}: " + ", ".join(_plural(n, severity) for severity, n in per.items())
+        for (rule, name), per in sorted(counts.items())
+    ]
+    return ["**By rule:** " + " · ".join(parts), ""]
+
+
 def findings_table(findings: Sequence[Finding], shown: dict[str, str], max_rows: int) -> str:
     if not findings:
         return "No findings."
-    rows = ["| | Rule | Where | Finding | Shown |", "|---|---|---|---|---|"]
+    rows = [*by_rule(findings), "| | Rule | Where | Finding | Shown |", "|---|---|---|---|---|"]
     ordered = _sorted(findings)
     for f in ordered[:max_rows]:
         exempt = f" (exempted: {_cell(f.exempted_by)})" if f.exempted_by else ""

@@ -14,6 +14,7 @@ from app.policy.rules import (
     change_pattern,
     consistency,
     exemptions,
+    generated_output,
     history,
     policy_change,
     registries,
@@ -28,6 +29,7 @@ Check = Callable[[RuleInput], RuleOutput]
 # returns the commit summaries and the verdict; exemptions run last, over everyone's findings).
 FINDING_FAMILIES: tuple[ModuleType, ...] = (
     staging, tags, registries, consistency, change_control, policy_change, history, release_tags,
+    generated_output,
 )
 ALL_FAMILIES: tuple[ModuleType, ...] = (*FINDING_FAMILIES, change_pattern, exemptions)
 

@@ -24,26 +24,41 @@ The PR verdict (the corpus "two_step" labels):
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import posixpath
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
-from app.core.comment_syntax import is_neutral
 from app.core.diffs import FileDiff
-from app.core.models import ChangePattern, CommitKind, CommitSummary, RefChange, Side
+from app.core.filekinds import file_kind
+from app.core.models import ChangePattern, CommitKind, CommitSummary, RefChange
 from app.policy.catalog import IMAGE_SWITCH_ORDER, MIXED_IMAGE_COMMIT, RuleMeta
 from app.policy.context import CommitInput, Draft, RuleInput, RuleOutput
 from app.policy.images import critical_patterns
+from app.policy.rules.change_lines import (
+    belongs_to_change,
+    changed_lines,
+    image_words,
+    is_regenerated_subject,
+    moved,
+    near,
+    other_halves,
+    version_tokens,
+)
 
 RULES: tuple[RuleMeta, ...] = (MIXED_IMAGE_COMMIT, IMAGE_SWITCH_ORDER)
-_LISTED = 10
+_LISTED = 3  # files (or commits) named in a message before "and N more"
 
 
 @dataclass(slots=True)
 class CommitAnalysis:
     summary: CommitSummary
     commit: CommitInput
-    # References on image lines outside generated files: the commit's own image switch.
+    # References the commit changes outside generated files: added in a production file that existed
+    # before. Only these make an image switch (a new file or a deleted case branch switches nothing;
+    # images of tests, CI and tooling are not released, so their commits need no two-step order).
     source_refs: list[RefChange] = field(default_factory=list)
+    # Other (unrelated) changed lines per file, in order of appearance.
+    other_by_file: dict[str, int] = field(default_factory=dict)
 
 
 @dataclass(slots=True)
@@ -55,56 +70,105 @@ class PatternResult:
 
 def classify_commit(commit: CommitInput, inp: RuleInput) -> CommitAnalysis:
     policy = inp.policy
-    image_keys: dict[tuple[Side, str, int], RefChange] = {}
+    image_keys: dict[tuple[str, str, int], RefChange] = {}
     for ref in commit.refs:
         for ref_line in (ref.line, *ref.lines):
             image_keys.setdefault((ref.side, ref.path, ref_line), ref)
     summary = CommitSummary(commit.sha, commit.subject, "none")
     result = CommitAnalysis(summary, commit)
-    generated_image_lines = 0
+    regenerated = _regenerated(commit, inp)
+    hand_refs = [r for r in commit.refs if not policy.is_generated(r.path)]
+    versions = version_tokens(hand_refs)
+    image_count = 0
     for f in commit.files:
-        generated = policy.is_generated(f.path)
+        generated = regenerated or policy.is_generated(f.path)
         if not f.hunks:
-            _count_unparsed(f, generated, summary)
+            _count_unparsed(f, generated, result)
             continue
-        for hunk in f.hunks:
-            for line in hunk.lines:
-                if line.kind == " ":
-                    continue
-                side: Side = "added" if line.kind == "+" else "removed"
-                path = (f.new_path if side == "added" else f.old_path) or f.path
-                number = line.new_no if side == "added" else line.old_no
-                hit = image_keys.get((side, path, number or -1))
-                if generated:
-                    summary.generated_lines += 1
-                    generated_image_lines += hit is not None
-                elif hit is not None:
-                    summary.image_lines += 1
-                    if hit not in result.source_refs:
-                        result.source_refs.append(hit)
-                elif not is_neutral(path, line.text):
-                    summary.other_lines += 1
-                    where = f"{path}:{number}"
-                    # A replaced line shows up once (its removed and added halves share a number).
-                    if where not in summary.other_locations:
-                        summary.other_locations.append(where)
-    summary.kind = _kind(summary.image_lines + generated_image_lines, summary.other_lines, summary.generated_lines)
+        rows = changed_lines(f).lines
+        others: dict[str, list[int]] = {}
+        reordered = moved(rows)
+        image_numbers = {n for side, n, _ in rows if (side, _path(f, side), n) in image_keys}
+        words = image_words(text for side, n, text in rows if (side, _path(f, side), n) in image_keys)
+        # A reference removed and added again (re-indented, reordered, re-commented) did not change.
+        unchanged = {r.normalized() for r in commit.refs if r.side == "removed" and r.path == f.old_path}
+        unrelated: list[tuple[str, int, str]] = []
+        for side, number, text in rows:
+            path = _path(f, side)
+            hit = image_keys.get((side, path, number))
+            if generated:
+                summary.generated_lines += 1
+                image_count += hit is not None
+            elif hit is not None:
+                summary.image_lines += 1
+                image_count += 1
+                if (_switches(f, side, number, hit, reordered) and hit.normalized() not in unchanged
+                        and policy.is_production(path) and hit not in result.source_refs):
+                    result.source_refs.append(hit)
+            elif (side, number) in reordered or belongs_to_change(
+                path, text, versions=versions, near_image=near(image_numbers, number), changes_images=bool(hand_refs),
+                words=words,
+            ):
+                continue
+            else:
+                unrelated.append((side, number, text))
+        for side, number, _ in other_halves(rows, unrelated):
+            others.setdefault(side, []).append(number)
+        if others:
+            _count_other(result, f.path, others)
+    summary.kind = _kind(regenerated, image_count, summary.other_lines, summary.generated_lines)
     return result
 
 
-def _count_unparsed(f: FileDiff, generated: bool, summary: CommitSummary) -> None:
+def _switches(f: FileDiff, side: str, number: int, ref: RefChange, reordered: set[tuple[str, int]]) -> bool:
+    """An added, active reference in a file that existed before, on a line that did not just move."""
+    return (
+        side == "added" and f.old_path is not None and not ref.in_comment and (side, number) not in reordered
+        and file_kind(f.path) != "markdown"  # documentation names an image; it does not ship it
+    )
+
+
+def _path(f: FileDiff, side: str) -> str:
+    return (f.new_path if side == "added" else f.old_path) or f.path
+
+
+def _regenerated(commit: CommitInput, inp: RuleInput) -> bool:
+    """A commit that only rewrites tool output: named so, or touching generated files alone."""
+    if not commit.files:
+        return False
+    if all(inp.policy.is_generated(f.path) for f in commit.files):
+        return True
+    return is_regenerated_subject(commit.subject)
+
+
+def _count_other(result: CommitAnalysis, path: str, others: dict[str, list[int]]) -> None:
+    """Count a file's unrelated lines: a replaced line (removed and added halves) counts once."""
+    added, removed = others.get("added", []), others.get("removed", [])
+    count = max(len(added), len(removed))
+    summary = result.summary
+    summary.other_lines += count
+    # Where to look: the new lines, or the removed ones when the file only lost lines.
+    summary.other_locations.extend(f"{path}:{n}" for n in (added or removed))
+    result.other_by_file[path] = result.other_by_file.get(path, 0) + count
+
+
+def _count_unparsed(f: FileDiff, generated: bool, result: CommitAnalysis) -> None:
     """A binary or prefiltered file: its lines are known only as counts, none of them an image line."""
+    summary = result.summary
     changed = max(f.added + f.removed, 1 if f.binary or f.old_mode != f.new_mode else 0)
     if not changed:
         return
     if generated:
         summary.generated_lines += changed
-    else:
-        summary.other_lines += changed
-        summary.other_locations.append(f.path)
+        return
+    summary.other_lines += changed
+    summary.other_locations.append(f.path)
+    result.other_by_file[f.path] = result.other_by_file.get(f.path, 0) + changed
 
 
-def _kind(image: int, other: int, generated: int) -> CommitKind:
+def _kind(regenerated: bool, image: int, other: int, generated: int) -> CommitKind:
+    if regenerated:
+        return "regenerated" if image or other or generated else "none"
     if image:
         return "mixed" if other else "image-switch"
     return "config" if other or generated else "none"
@@ -127,10 +191,10 @@ def analyse(inp: RuleInput) -> PatternResult:
         return PatternResult(summaries, "n/a", output)
     verdict = verdict_of(summaries)
     for a in analyses:
-        if a.summary.kind == "mixed" and a.source_refs:
+        if a.summary.kind == "mixed" and a.source_refs and a.other_by_file:
             output.drafts.append(_mixed_finding(inp, a))
     if known and len(analyses) > 1:
-        order = _order_finding(analyses)
+        order = _order_finding(analyses, inp)
         if order is not None:
             output.drafts.append(order)
     return PatternResult(summaries, verdict, output)
@@ -160,36 +224,80 @@ def _anchor(refs: Sequence[RefChange]) -> RefChange:
     return (added or list(refs))[0]
 
 
+def other_listing(by_file: dict[str, int], total: int) -> str:
+    """``N other lines in M files: a (x), b (y) and K more files`` — the counts add up."""
+    files = sorted(by_file.items(), key=lambda kv: -kv[1])
+    shown = files[:_LISTED]
+    parts = [f"{path} ({_lines(count)})" for path, count in shown]
+    rest = len(files) - len(shown)
+    if rest:
+        parts.append(f"{rest} more {'file' if rest == 1 else 'files'} ({_lines(sum(c for _, c in files[_LISTED:]))})")
+    where = "in 1 file" if len(files) == 1 else f"in {len(files)} files"
+    return f"{_lines(total, 'other line')} {where}: " + _join(parts)
+
+
+def _lines(count: int, noun: str = "line") -> str:
+    return f"{count} {noun}" + ("" if count == 1 else "s")
+
+
+def _join(parts: Sequence[str]) -> str:
+    return parts[0] if len(parts) == 1 else ", ".join(parts[:-1]) + " and " + parts[-1]
+
+
 def _mixed_finding(inp: RuleInput, a: CommitAnalysis) -> Draft:
     ref = _anchor(a.source_refs)
     s = a.summary
-    shown = s.other_locations[:_LISTED]  # lines, or whole files for binary/unparsed ones
-    more = len(s.other_locations) - len(shown)
-    listing = ", ".join(shown) + (f" and {more} more" if more > 0 else "")
     critical = any(critical_patterns(inp.policy, r) for r in a.source_refs)
     return Draft(
         MIXED_IMAGE_COMMIT, ref.path, ref.line,
-        f"{_sentence(_short(a.commit))} switches `{ref.reference}` and also changes {s.other_lines} other "
-        f"line(s): {listing}. Keep the image switch in a commit of its own and move these changes to a "
-        "follow-up commit (regenerated files may stay with either).",
+        f"{_sentence(_short(a.commit))} switches `{ref.reference}` and also changes "
+        f"{other_listing(a.other_by_file, s.other_lines)}. Keep the image switch in a commit of its own and "
+        "move these changes to a follow-up commit (regenerated files may stay with either).",
         ref.normalized(), severity="warning" if critical else None, side=ref.side, commit=a.commit.sha,
     )
 
 
-def _order_finding(analyses: Sequence[CommitAnalysis]) -> Draft | None:
-    switch_at = next((i for i, a in enumerate(analyses) if a.source_refs), None)
+def _dirs(paths: Iterable[str]) -> set[str]:
+    return {posixpath.dirname(p) for p in paths}
+
+
+def _related(dirs: set[str], others: set[str]) -> bool:
+    """A directory is related to itself, its parents and its children (never via the root)."""
+    return any(a and b and (a == b or a.startswith(b + "/") or b.startswith(a + "/")) for a in dirs for b in others)
+
+
+def _touched(a: CommitAnalysis, inp: RuleInput) -> set[str]:
+    return _dirs(f.path for f in a.commit.files if not inp.policy.is_generated(f.path))
+
+
+def _order_finding(analyses: Sequence[CommitAnalysis], inp: RuleInput) -> Draft | None:
+    """The first image switch comes after configuration commits that change the same component.
+
+    A commit changes the same component when it changes a hand-written file in a directory the
+    switch commit also changes, or in a parent or child of one.
+
+    Regenerated-output commits and commits about other files are not asked to move: they do not
+    belong to the image change, and reordering them would only churn history.
+    """
+    switch_at = next((i for i, a in enumerate(analyses) if a.source_refs and a.summary.kind != "regenerated"), None)
     if switch_at is None:
         return None
-    earlier = [a for a in analyses[:switch_at] if a.summary.kind in ("config", "mixed")]
+    switch = analyses[switch_at]
+    files = _touched(switch, inp)
+    earlier = [
+        a for a in analyses[:switch_at]
+        if a.summary.kind in ("config", "mixed") and _related(files, _dirs(a.other_by_file))
+    ]
     if not earlier:
         return None
-    switch = analyses[switch_at]
     ref = _anchor(switch.source_refs)
-    names = ", ".join(_short(a.commit) for a in earlier)
+    names = _join([_short(a.commit) for a in earlier[:_LISTED]] + (
+        [f"{len(earlier) - _LISTED} more commits"] if len(earlier) > _LISTED else []))
     return Draft(
         IMAGE_SWITCH_ORDER, ref.path, ref.line,
-        f"The image switch to `{ref.reference}` ({_short(switch.commit)}) comes after {names}. Put the image "
-        "switch first, then the configuration changes it needs, so each step can be reviewed and reverted alone.",
+        f"The image switch to `{ref.reference}` ({_short(switch.commit)}) comes after {names}, which "
+        f"{'changes' if len(earlier) == 1 else 'change'} the same component. Put the image switch first, then the "
+        "configuration changes it needs, so each step can be reviewed and reverted alone.",
         ref.normalized(), side=ref.side, commit=switch.commit.sha,
     )
 

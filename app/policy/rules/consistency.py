@@ -1,6 +1,7 @@
 """Consistency: IR008 inconsistent-versions, IR009 version-downgrade.
 
-Images are compared by identity: deprecated registries and staging locations are resolved to
+Versions are compared within one deployable file (see ``_inconsistent``). Images are compared by
+identity: deprecated registries and staging locations are resolved to
 their release names, so ``gcr.io/k8s-staging-etcdadm/etcd-manager`` and
 ``registry.k8s.io/etcdadm/etcd-manager`` are one image.
 """
@@ -10,10 +11,12 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Sequence
 
+from app.core.filekinds import FileKind, file_kind
 from app.core.models import RefChange
 from app.policy.catalog import INCONSISTENT_VERSIONS, VERSION_DOWNGRADE, RuleMeta
 from app.policy.context import Draft, RuleInput, RuleOutput
 from app.policy.images import identity
+from app.policy.rules.choices import KeptTags
 from app.policy.tags import compare_versions
 
 RULES: tuple[RuleMeta, ...] = (INCONSISTENT_VERSIONS, VERSION_DOWNGRADE)
@@ -31,27 +34,38 @@ def check(inp: RuleInput) -> RuleOutput:
     return out
 
 
+# Files that deploy what they name. Program code (Go, shell, Python, Starlark, Makefiles) selects among
+# versions on purpose (a switch per Kubernetes version), so a spread there is intended.
+_DEPLOYABLE: frozenset[FileKind] = frozenset({"yaml", "json", "dockerfile", "toml"})
+
+
 def _inconsistent(inp: RuleInput) -> list[Draft]:
-    # Production and non-production paths are grouped apart: tests often pin other versions on purpose.
-    groups: dict[tuple[str, bool], list[RefChange]] = defaultdict(list)
+    """One image at two versions within one deployable file, at least one of them chosen by the PR.
+
+    One file per version (``addons/dashboard/v1.7.0.yaml``, ``v1.8.0.yaml``) and per-version branches
+    in code are intended spreads; a tag the pull request kept (a registry rename) is not its choice.
+    """
+    previous = KeptTags(inp)
+    groups: dict[tuple[str, str], list[RefChange]] = defaultdict(list)
     for ref in inp.added:
-        if _versioned(inp, ref):
+        if _versioned(inp, ref) and file_kind(ref.path) in _DEPLOYABLE:
             key = identity(inp.policy, ref.name)
             if key:
-                groups[(key, inp.policy.is_production(ref.path))].append(ref)
+                groups[(ref.path, key)].append(ref)
     drafts: list[Draft] = []
-    for (image, production), refs in sorted(groups.items()):
+    for (path, _), refs in sorted(groups.items()):
         tags = _ordered_tags(refs)
-        if len(tags) < 2:
+        if len(tags) < 2 or all(previous.kept(r) for r in refs):
             continue
         newest = tags[-1]
-        odd = next(r for r in sorted(refs, key=lambda r: (r.path, r.line)) if r.tag != newest)
+        odd = next(r for r in sorted(refs, key=lambda r: r.line) if r.tag != newest)
+        written = next(r for r in refs if r.tag == newest).name or odd.name
         listing = "; ".join(f"`{t}` at {_where([r for r in refs if r.tag == t])}" for t in reversed(tags))
         drafts.append(Draft(
             INCONSISTENT_VERSIONS, odd.path, odd.line,
-            f"`{image}` is added at {len(tags)} versions: {listing}. Use one version everywhere unless the "
-            "difference is intended.",
-            image, commit=odd.commit, production=production,
+            f"`{written}` is added at {len(tags)} versions in `{path}`: {listing}. Use one version in the file "
+            "unless the difference is intended.",
+            f"{path}\x00{written}", commit=odd.commit, production=inp.policy.is_production(path),
         ))
     return drafts
 
@@ -73,7 +87,7 @@ def _ordered_tags(refs: Sequence[RefChange]) -> list[str]:
 
 
 def _where(refs: Sequence[RefChange]) -> str:
-    shown = [f"{r.path}:{r.line}" for r in sorted(refs, key=lambda r: (r.path, r.line))[:_LISTED]]
+    shown = [f"line {r.line}" for r in sorted(refs, key=lambda r: (r.path, r.line))[:_LISTED]]
     more = len(refs) - len(shown)
     return ", ".join(shown) + (f" and {more} more" if more > 0 else "")
 

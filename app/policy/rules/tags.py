@@ -1,5 +1,8 @@
 """Explicit versions: IR002 mutable-tag, IR003 development-build, IR004 prerelease-tag.
 
+A tag rule judges only what the pull request chose (a tag it kept through a registry rename is not
+its choice) and only references that are pulled as written (see ``choices``).
+
 Staging references on production paths are left to IR001 (its message names the tag problem), so
 one line does not collect two findings for one mistake; with IR001 disabled, these rules judge
 staging references too.
@@ -10,6 +13,7 @@ from __future__ import annotations
 from app.core.models import RefChange
 from app.policy.catalog import DEVELOPMENT_BUILD, MUTABLE_TAG, PRERELEASE_TAG, STAGING_IMAGE, RuleMeta
 from app.policy.context import Draft, RuleInput, RuleOutput
+from app.policy.rules.choices import KeptTags, pulled
 from app.policy.tags import FLOATING, NONE, PRERELEASE
 
 RULES: tuple[RuleMeta, ...] = (MUTABLE_TAG, DEVELOPMENT_BUILD, PRERELEASE_TAG)
@@ -18,6 +22,7 @@ RULES: tuple[RuleMeta, ...] = (MUTABLE_TAG, DEVELOPMENT_BUILD, PRERELEASE_TAG)
 def check(inp: RuleInput) -> RuleOutput:
     out = RuleOutput()
     staging_rule_on = inp.policy.rule(STAGING_IMAGE).enabled
+    previous = KeptTags(inp)
     for ref in inp.refs:
         if not inp.judged(ref) or ref.partial:
             continue
@@ -27,6 +32,8 @@ def check(inp: RuleInput) -> RuleOutput:
         if staging_rule_on and production and inp.ref_class(ref) == "staging":
             continue
         kind = inp.policy.tag_rules.kind(ref.tag, ref.digest)
+        if previous.kept(ref) or not pulled(inp, ref, untagged=kind == NONE):
+            continue
         draft = _judge(inp, ref, kind)
         if draft is not None:
             draft.production = production
