@@ -20,8 +20,9 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from labels import describe  # noqa: E402
-from app.analysis.scan import scan_diff  # noqa: E402
+from labels import describe
+
+from app.analysis.scan import scan_diff
 
 PR_NUMBER = re.compile(r"Merge pull request #(\d+)|\(#(\d+)\)\s*$")
 

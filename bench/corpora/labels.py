@@ -66,7 +66,7 @@ def scope(path: str) -> str:
     parts = path.split("/")
     if "vendor" in parts[:-1]:
         return "vendor"
-    if parts[0] == "docs" or "docs" in parts[:-1] or "site" == parts[0] or name.endswith(".md"):
+    if parts[0] == "docs" or "docs" in parts[:-1] or parts[0] == "site" or name.endswith(".md"):
         return "docs"
     if parts[0] in (".github", "ci", ".ci") or name in ("cloudbuild.yaml", "netlify.toml") or ".prow" in parts:
         return "ci"
