@@ -12,7 +12,7 @@ import json
 import sys
 from pathlib import Path
 
-from unidiff import PatchSet
+from unidiff.patch import PatchSet
 
 NOT_COUNTED = ("in_comment", "partial", "repository_only")
 
@@ -23,9 +23,9 @@ def changed_lines(diff: bytes) -> dict[tuple[str, str, int], str]:
         for hunk in patched:
             for line in hunk:
                 if line.is_added:
-                    lines[(patched.path, "added", line.target_line_no)] = line.value
+                    lines[(patched.path, "added", int(line.target_line_no or 0))] = line.value
                 elif line.is_removed:
-                    lines[(patched.source_file[2:], "removed", line.source_line_no)] = line.value
+                    lines[(patched.source_file[2:], "removed", int(line.source_line_no or 0))] = line.value
     return lines
 
 
