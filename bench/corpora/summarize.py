@@ -2,7 +2,7 @@
 
     python bench/corpora/summarize.py bench/corpora/public
 
-Also marks a record `split` when its reference is assembled from several YAML keys (the
+Also marks a record `in_comment` when its line is a comment, and `split` when its reference is assembled from several YAML keys (the
 reference text does not occur on the labelled line), as the corpus schema asks.
 """
 
@@ -29,6 +29,14 @@ def changed_lines(diff: bytes) -> dict[tuple[str, str, int], str]:
     return lines
 
 
+def is_comment(path: str, text: str) -> bool:
+    """A changed line that is wholly a comment (markdown headings are prose, not comments)."""
+    stripped = text.strip()
+    if stripped.startswith(("//", "/*", "<!--", "--")) or (stripped.startswith("* ") and not path.endswith(".md")):
+        return True
+    return stripped.startswith("#") and not path.endswith(".md")
+
+
 def mark_splits(case: dict[str, object], lines: dict[tuple[str, str, int], str]) -> None:
     for record in case["image_changes"]:  # type: ignore[attr-defined]
         number = record["line"] if record["side"] == "added" else record["old_line"]
@@ -37,6 +45,8 @@ def mark_splits(case: dict[str, object], lines: dict[tuple[str, str, int], str])
             raise SystemExit(f"{case['pr']}: {record['file']}:{number} is not a changed line")
         if record["reference"] not in text and not record.get("split"):
             record["split"] = True
+        if is_comment(record["file"], text) and not record.get("in_comment"):
+            record["in_comment"] = True
 
 
 def expected(case: dict[str, object]) -> dict[str, object]:
