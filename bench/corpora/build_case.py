@@ -5,6 +5,7 @@
 Writes CORPUS_DIR/cases/SLUG/{pr.diff,pr.mbox,case.json}. For a merge commit M the PR is
 M^1..M^2 and pr.diff is the merge-base diff `git diff M^1...M^2` (GitHub "Files changed");
 for a squash commit S the PR is the single commit and pr.diff is `git diff S^ S`.
+pr.mbox is `git format-patch --stdout --no-binary` (binary contents are left out, as in pr.diff).
 case.json gets provenance and image_changes pre-filled from the scanner, each with
 method "prefill"; the labeller then reads the diff and adds, fixes or drops records.
 """
@@ -52,13 +53,13 @@ def build(git_dir: str, repo: str, merge: str, slug: str, corpus: Path) -> Path:
         head, style = parents[1], "merge"
         title = git(git_dir, "log", "-1", "--format=%b", merge).strip().splitlines()[:1] or [subject]
         diff = git_bytes(git_dir, "diff", f"{parents[0]}...{parents[1]}")
-        mbox = git_bytes(git_dir, "format-patch", "--stdout", f"{parents[0]}..{parents[1]}")
+        mbox = git_bytes(git_dir, "format-patch", "--stdout", "--no-binary", f"{parents[0]}..{parents[1]}")
         commit_range = f"{parents[0]}..{parents[1]}"
     else:
         base, head, style = parents[0], merge, "squash"
         title = [PR_NUMBER.sub("", subject).strip()]
         diff = git_bytes(git_dir, "diff", base, merge)
-        mbox = git_bytes(git_dir, "format-patch", "--stdout", "-1", merge)
+        mbox = git_bytes(git_dir, "format-patch", "--stdout", "--no-binary", "-1", merge)
         commit_range = f"{base}..{merge}"
     commits = [{"sha": sha, "subject": git(git_dir, "log", "-1", "--format=%s", sha).strip()}
                for sha in git(git_dir, "rev-list", "--reverse", "--no-merges", commit_range).split()]

@@ -2,8 +2,9 @@
 
     python bench/corpora/summarize.py bench/corpora/public
 
-Also marks a record `in_comment` when its line is a comment, and `split` when its reference is assembled from several YAML keys (the
-reference text does not occur on the labelled line), as the corpus schema asks.
+Also marks a record `in_comment` when its line is a comment, and `split` when its reference
+is assembled from several YAML keys (the reference text does not occur on the labelled
+line), as the corpus schema asks.
 """
 
 from __future__ import annotations
