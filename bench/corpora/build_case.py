@@ -73,7 +73,11 @@ def build(git_dir: str, repo: str, merge: str, slug: str, corpus: Path) -> Path:
         "title": title[0], "merged_at": git(git_dir, "log", "-1", "--format=%cI", merge).strip(),
         "base_commit": base, "head_commit": head, "commits": commits, "image_changes": changes,
     }
-    (case_dir / "case.json").write_text(json.dumps(case, indent=1) + "\n")
+    case_file = case_dir / "case.json"
+    if case_file.exists():  # never overwrite reviewed labels; only the patch files are refreshed
+        print(f"kept existing {case_file}", file=sys.stderr)
+    else:
+        case_file.write_text(json.dumps(case, indent=1) + "\n")
     return case_dir
 
 
