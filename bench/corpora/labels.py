@@ -68,12 +68,13 @@ def scope(path: str) -> str:
         return "vendor"
     if parts[0] == "docs" or "docs" in parts[:-1] or parts[0] == "site" or name.endswith(".md"):
         return "docs"
-    if parts[0] in (".github", "ci", ".ci") or name in ("cloudbuild.yaml", "netlify.toml") or ".prow" in parts:
+    if (parts[0] in (".github", "ci", ".ci", ".prow") or name.startswith("cloudbuild")
+            or name == "netlify.toml"):
         return "ci"
     if any(p in ("test", "tests", "testdata", "e2e") for p in parts[:-1]) or name.endswith("_test.go"):
         return "test"
     if (name.startswith("Dockerfile") or name.endswith((".Dockerfile", ".mk")) or name == "Makefile"
-            or parts[0] in ("hack", "build", "images", "scripts") or name in (".ko.yaml", "WORKSPACE")):
+            or parts[0] in ("hack", "build", "images", "scripts") or name in (".ko.yaml", "WORKSPACE", "Tiltfile")):
         return "build"
     return "production"
 

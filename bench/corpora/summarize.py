@@ -15,6 +15,10 @@ from pathlib import Path
 
 from unidiff.patch import PatchSet
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from labels import scope
+
 NOT_COUNTED = ("in_comment", "partial", "repository_only")
 
 
@@ -46,6 +50,7 @@ def mark_splits(case: dict[str, object], lines: dict[tuple[str, str, int], str])
             raise SystemExit(f"{case['pr']}: {record['file']}:{number} is not a changed line")
         if record["reference"] not in text and not record.get("split"):
             record["split"] = True
+        record["scope"] = scope(record["file"])  # one path rule for every record, pre-filled or not
         if is_comment(record["file"], text) and not record.get("in_comment"):
             record["in_comment"] = True
 
