@@ -1,10 +1,12 @@
-"""Precision and recall of the reference scanner on the labelled kops corpus.
+"""Precision and recall of the reference scanner on labelled PR corpora.
 
-    python bench/corpus_accuracy.py [--corpus ../shared/corpus] [--verbose]
+    python bench/corpus_accuracy.py [--corpus DIR ...] [--cases] [--verbose]
 
-Plain labelled references must be found (same path, side, normalized reference and line);
-labels marked templated, partial, repository-only or in a comment may be found or not;
-any output that matches no label is a false positive.
+Without --corpus it reads ../shared/corpus (when present) and every bench/corpora/*/ that
+holds cases. Plain labelled references must be found (same path, side, normalized reference
+and line); labels marked templated, partial, repository-only, in a comment or optional may
+be found or not; any output that matches no label is a false positive. Prints micro
+precision/recall per repository and overall, and macro figures over cases.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import argparse
 import json
 import sys
 from collections import Counter
+from dataclasses import dataclass, field
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -21,11 +24,53 @@ from app.analysis.scan import scan_diff
 from app.core.models import RefChange
 from app.core.references import try_parse
 
-OPTIONAL_FLAGS = ("templated", "partial", "repository_only", "in_comment")
-DEFAULT_CORPUS = Path(__file__).resolve().parents[2] / "shared" / "corpus"
+OPTIONAL_FLAGS = ("templated", "partial", "repository_only", "in_comment", "optional")
+BENCH = Path(__file__).resolve().parent
+SHARED_CORPUS = BENCH.parents[1] / "shared" / "corpus"
+Key = tuple[str, str, int, str]
 
 
-def label_key(label: dict[str, object]) -> tuple[str, str, int, str]:
+@dataclass(frozen=True)
+class CaseScore:
+    """Scanner output of one case compared with its labels."""
+
+    case: str
+    repo: str
+    pr: int
+    required: int
+    found: int
+    tp: int
+    tp_required: int
+    fp_items: list[Key] = field(default_factory=list)
+    fn_items: list[Key] = field(default_factory=list)
+
+    @property
+    def fp(self) -> int:
+        return len(self.fp_items)
+
+    @property
+    def fn(self) -> int:
+        return len(self.fn_items)
+
+    @property
+    def precision(self) -> float:
+        return ratio(self.tp, self.tp + self.fp)
+
+    @property
+    def recall(self) -> float:
+        return ratio(self.tp_required, self.required)
+
+
+def default_corpora() -> list[Path]:
+    corpora = [SHARED_CORPUS] if SHARED_CORPUS.is_dir() else []
+    return corpora + sorted(p for p in (BENCH / "corpora").iterdir() if (p / "cases").is_dir())
+
+
+def case_dirs(corpus: Path) -> list[Path]:
+    return sorted(p.parent for p in corpus.glob("cases/*/case.json"))
+
+
+def label_key(label: dict[str, object]) -> Key:
     line = label["line"] if label["side"] == "added" else label["old_line"]
     return (str(label["file"]), str(label["side"]), int(line), normalize(str(label["reference"])))  # type: ignore[call-overload]
 
@@ -35,14 +80,14 @@ def normalize(text: str) -> str:
     return ref.canonical() if ref is not None else text
 
 
-def found_key(ref: RefChange) -> tuple[str, str, int, str]:
+def found_key(ref: RefChange) -> Key:
     return (ref.path, ref.side, ref.line, normalize(ref.reference))
 
 
-def score_case(case_dir: Path) -> dict[str, object]:
+def score_case(case_dir: Path) -> CaseScore:
     case = json.loads((case_dir / "case.json").read_text())
-    required: Counter[tuple[str, str, int, str]] = Counter()
-    optional: Counter[tuple[str, str, int, str]] = Counter()
+    required: Counter[Key] = Counter()
+    optional: Counter[Key] = Counter()
     for label in case["image_changes"]:
         target = optional if any(label.get(f) for f in OPTIONAL_FLAGS) else required
         target[label_key(label)] += 1
@@ -50,51 +95,76 @@ def score_case(case_dir: Path) -> dict[str, object]:
     tp_required = sum(min(n, found[k]) for k, n in required.items())
     extra = found - required
     tp_optional = sum(min(n, optional[k]) for k, n in extra.items())
-    false_pos = extra - optional
-    missed = required - found
-    return {
-        "case": case_dir.name, "pr": case["pr"], "required": sum(required.values()),
-        "found": sum(found.values()), "tp": tp_required + tp_optional, "tp_required": tp_required,
-        "fp": sum(false_pos.values()), "fn": sum(missed.values()),
-        "fp_items": sorted(false_pos), "fn_items": sorted(missed),
-    }
+    return CaseScore(
+        case=case_dir.name, repo=str(case["repo"]), pr=int(case["pr"]), required=sum(required.values()),
+        found=sum(found.values()), tp=tp_required + tp_optional, tp_required=tp_required,
+        fp_items=sorted((extra - optional).elements()), fn_items=sorted((required - found).elements()),
+    )
 
 
 def ratio(num: float, den: float) -> float:
     return num / den if den else 1.0
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--corpus", type=Path, default=DEFAULT_CORPUS)
-    parser.add_argument("--verbose", "-v", action="store_true", help="list every miss and false positive")
-    args = parser.parse_args()
-    cases = sorted(p.parent for p in args.corpus.glob("cases/*/case.json"))
-    if not cases:
-        print(f"no cases under {args.corpus}", file=sys.stderr)
-        return 2
-    results = [score_case(c) for c in cases]
+def micro(scores: list[CaseScore]) -> tuple[float, float]:
+    tp, fp = sum(s.tp for s in scores), sum(s.fp for s in scores)
+    return ratio(tp, tp + fp), ratio(sum(s.tp_required for s in scores), sum(s.required for s in scores))
+
+
+def print_cases(scores: list[CaseScore], verbose: bool) -> None:
     print(f"{'case':58} {'req':>5} {'found':>5} {'fp':>4} {'fn':>4} {'prec':>6} {'rec':>6}")
-    precisions, recalls = [], []
-    for r in results:
-        p = ratio(r["tp"], r["tp"] + r["fp"])  # type: ignore[operator]
-        rc = ratio(r["tp_required"], r["required"])  # type: ignore[arg-type]
-        precisions.append(p)
-        recalls.append(rc)
-        print(f"{r['case'][:58]:58} {r['required']:>5} {r['found']:>5} {r['fp']:>4} {r['fn']:>4} {p:6.3f} {rc:6.3f}")
-        if args.verbose:
-            for item in r["fp_items"]:  # type: ignore[attr-defined]
+    for s in scores:
+        print(f"{s.case[:58]:58} {s.required:>5} {s.found:>5} {s.fp:>4} {s.fn:>4} {s.precision:6.3f} {s.recall:6.3f}")
+        if verbose:
+            for item in s.fp_items:
                 print(f"    FP {item}")
-            for item in r["fn_items"]:  # type: ignore[attr-defined]
+            for item in s.fn_items:
                 print(f"    FN {item}")
-    tp = sum(int(r["tp"]) for r in results)  # type: ignore[call-overload]
-    fp = sum(int(r["fp"]) for r in results)  # type: ignore[call-overload]
-    tpr = sum(int(r["tp_required"]) for r in results)  # type: ignore[call-overload]
-    req = sum(int(r["required"]) for r in results)  # type: ignore[call-overload]
-    print(f"\nmicro: precision {ratio(tp, tp + fp):.4f}  recall {ratio(tpr, req):.4f}  "
-          f"(tp {tp}, fp {fp}, required {req}, required found {tpr})")
-    print(f"macro: precision {sum(precisions) / len(precisions):.4f}  recall {sum(recalls) / len(recalls):.4f}  "
-          f"over {len(results)} cases")
+    print()
+
+
+def print_repos(scores: list[CaseScore]) -> None:
+    print(f"{'repository':40} {'cases':>5} {'req':>5} {'tp':>5} {'fp':>4} {'fn':>4} {'prec':>6} {'rec':>6}")
+    for repo in sorted({s.repo for s in scores}):
+        group = [s for s in scores if s.repo == repo]
+        precision, recall = micro(group)
+        print(f"{repo:40} {len(group):>5} {sum(s.required for s in group):>5} {sum(s.tp for s in group):>5} "
+              f"{sum(s.fp for s in group):>4} {sum(s.fn for s in group):>4} {precision:6.3f} {recall:6.3f}")
+
+
+def print_totals(label: str, scores: list[CaseScore]) -> None:
+    precision, recall = micro(scores)
+    macro_p = sum(s.precision for s in scores) / len(scores)
+    macro_r = sum(s.recall for s in scores) / len(scores)
+    print(f"{label}: micro precision {precision:.4f} recall {recall:.4f} | "
+          f"macro precision {macro_p:.4f} recall {macro_r:.4f} | {len(scores)} cases, "
+          f"{sum(s.required for s in scores)} required labels")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    parser.add_argument("--corpus", type=Path, action="append",
+                        help="corpus directory with cases/*/case.json (repeatable; default: all known corpora)")
+    parser.add_argument("--cases", action="store_true", help="print one line per case")
+    parser.add_argument("--verbose", "-v", action="store_true", help="per case, list every miss and false positive")
+    args = parser.parse_args()
+    corpora: list[Path] = args.corpus or default_corpora()
+    everything: list[CaseScore] = []
+    for corpus in corpora:
+        cases = case_dirs(corpus)
+        if not cases:
+            print(f"no cases under {corpus}", file=sys.stderr)
+            return 2
+        scores = [score_case(c) for c in cases]
+        print(f"== corpus {corpus}")
+        if args.cases or args.verbose:
+            print_cases(scores, args.verbose)
+        print_repos(scores)
+        print_totals("corpus", scores)
+        print()
+        everything += scores
+    if len(corpora) > 1:
+        print_totals("all corpora", everything)
     return 0
 
 
