@@ -27,6 +27,7 @@ from urllib.parse import urljoin, urlsplit
 import requests
 
 from app.core.references import ImageRef
+from app.registry.addresses import AddressPolicy, AddressRefused
 
 MANIFEST_MEDIA_TYPES = (
     "application/vnd.oci.image.index.v1+json",
@@ -187,6 +188,8 @@ class RegistryConfig:
     ``allowed_hosts`` holds host names or globs (``*.gcr.io``); a reference elsewhere is
     answered ``unknown`` without any network traffic.  ``insecure_hosts`` are spoken to
     over plain http (loopback test registries); everything else uses https.
+    ``addresses`` refuses loopback, link-local, private and other non-public addresses
+    (after DNS resolution, on every hop) except the networks the operator allows.
     """
 
     allowed_hosts: frozenset[str] = DEFAULT_ALLOWED_HOSTS
@@ -202,6 +205,7 @@ class RegistryConfig:
     cache_size: int = 10_000
     user_agent: str = "image-review"
     proxies: Mapping[str, str] | None = None
+    addresses: AddressPolicy = field(default_factory=AddressPolicy)
 
     def is_allowed(self, host: str) -> bool:
         return host_matches(host, self.allowed_hosts)
@@ -345,6 +349,11 @@ class _Transport:
         params: Mapping[str, str] | None = None,
     ) -> requests.Response:
         host = urlsplit(url).netloc
+        try:
+            # Every hop (redirects, token realms) passes here, so none can reach an internal address.
+            self._config.addresses.check_url(url)
+        except AddressRefused as exc:
+            raise LookupFailed(exc.reason) from None
         with self._lock:
             self.by_host[host] += 1
         timeout = (self._config.connect_timeout, self._config.read_timeout)

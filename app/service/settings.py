@@ -15,6 +15,7 @@ from urllib.parse import urlsplit
 from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey
 from cryptography.hazmat.primitives.serialization import load_pem_private_key
 
+from app.registry.addresses import AddressPolicy, IPNetwork, parse_networks
 from app.registry.client import DEFAULT_ALLOWED_HOSTS, CredentialError, CredentialStore, RegistryConfig
 
 DEFAULT_API_URL = "https://api.github.com"
@@ -44,6 +45,8 @@ class RegistrySettings:
     ``allowed_hosts`` caps what any repository's policy can allow-list, so a policy cannot send
     the App to an internal address; ``insecure_hosts`` (plain http, e.g. a loopback test
     registry) are allowed too, since naming them is the operator's decision.
+    ``private_networks`` are the only non-public networks (loopback, link-local, private
+    ranges) the App may contact, whatever a host name resolves to; empty by default.
     """
 
     verify: bool = True
@@ -52,6 +55,7 @@ class RegistrySettings:
     credentials: CredentialStore = field(default_factory=CredentialStore, repr=False, compare=False)
     timeout: float = 5.0  # seconds to connect, and again to read an answer
     max_workers: int = 8  # concurrent lookups per review
+    private_networks: tuple[IPNetwork, ...] = ()
 
     def client_config(self) -> RegistryConfig:
         return RegistryConfig(
@@ -61,6 +65,7 @@ class RegistrySettings:
             connect_timeout=self.timeout,
             read_timeout=self.timeout,
             max_workers=self.max_workers,
+            addresses=AddressPolicy(self.private_networks),
         )
 
 
@@ -278,7 +283,21 @@ def registry_settings(env: Mapping[str, str], problems: list[str]) -> RegistrySe
         # The message names the variable, never its value.
         problems.append(str(exc))
         credentials = CredentialStore()
-    return RegistrySettings(verify, allowed, insecure, credentials, timeout)
+    networks = private_networks(env, problems)
+    return RegistrySettings(verify, allowed, insecure, credentials, timeout, private_networks=networks)
+
+
+def private_networks(env: Mapping[str, str], problems: list[str]) -> tuple[IPNetwork, ...]:
+    """``IMAGE_REVIEW_REGISTRY_PRIVATE_NETWORKS``: non-public networks registries may live in."""
+    name = "IMAGE_REVIEW_REGISTRY_PRIVATE_NETWORKS"
+    raw = _value(env, name)
+    if raw is None:
+        return ()
+    try:
+        return parse_networks(raw)
+    except ValueError as exc:
+        problems.append(f"{name} lists addresses or networks (127.0.0.1/32, 10.0.0.0/8): {exc}")
+        return ()
 
 
 def _hosts(env: Mapping[str, str], name: str, problems: list[str]) -> tuple[str, ...] | None:
