@@ -9,6 +9,7 @@ from typing import Any
 
 from app.core.models import Analysis, Finding, RefChange
 from app.policy import rules_meta
+from app.report import escape
 from app.report.sarif import to_sarif
 
 _SIGN = {"error": "error", "warning": "warning", "notice": "notice"}
@@ -57,7 +58,7 @@ def format_text(analysis: Analysis) -> str:
     out += [f"Not analysed: {item}" for item in analysis.not_analysed]
     out += [f"Note: {note}" for note in analysis.summary_notes]
     out.append(_totals(analysis.findings, len(analysis.references)))
-    return "\n".join(out) + "\n"
+    return "\n".join(escape.plain_line(line) for line in out) + "\n"
 
 
 def _totals(findings: Iterable[Finding], refs: int) -> str:
@@ -68,25 +69,17 @@ def _totals(findings: Iterable[Finding], refs: int) -> str:
             f"{counts['notice']} notices.")
 
 
-def _escape_data(text: str) -> str:
-    return text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
-
-
-def _escape_property(text: str) -> str:
-    return _escape_data(text).replace(":", "%3A").replace(",", "%2C")
-
-
 def format_github(analysis: Analysis) -> str:
     """Workflow commands (`::error file=..,line=..::msg`): annotations in a GitHub Actions run."""
     lines = []
     for f in analysis.findings:
-        props = [f"title={_escape_property(f'{f.rule} {f.name}')}"]
+        props = [f"title={escape.workflow_property(f'{f.rule} {f.name}')}"]
         if f.path:
-            props.insert(0, f"file={_escape_property(f.path)}")
+            props.insert(0, f"file={escape.workflow_property(f.path)}")
             if f.line:
                 props.insert(1, f"line={f.line}")
         message = f.message + (f"\nSuggestion: {f.suggestion.strip()}" if f.suggestion else "")
-        lines.append(f"::{_SIGN[f.severity]} {','.join(props)}::{_escape_data(message)}")
+        lines.append(f"::{_SIGN[f.severity]} {','.join(props)}::{escape.workflow_data(message)}")
     lines.append(_totals(analysis.findings, len(analysis.references)))
     return "\n".join(lines) + "\n"
 
