@@ -163,3 +163,29 @@ def test_app_settings_read_the_allowed_networks(rsa_keys: KeyPair) -> None:
     with pytest.raises(SettingsError) as error:
         Settings.from_env(env_for(rsa_keys, IMAGE_REVIEW_REGISTRY_PRIVATE_NETWORKS="127.0.0.1/32 metadata"))
     assert any("IMAGE_REVIEW_REGISTRY_PRIVATE_NETWORKS" in p and "'metadata'" in p for p in error.value.problems)
+
+
+def test_a_name_rebound_to_loopback_after_the_check_is_not_connected_to(front: tuple[ThreadedApp, list[str]]) -> None:
+    # DNS rebinding: the first answer (the check before the request) is public, the next one
+    # (when connecting) is the loopback registry. The connection goes to the checked address,
+    # which is checked again, so loopback is never reached.
+    runner, targets = front
+    targets.append("http://unused.example.test")
+    answers = iter([["93.184.216.34"], ["127.0.0.1"], ["127.0.0.1"], ["127.0.0.1"]])
+    policy = AddressPolicy(resolver=lambda host, port: next(answers))
+    with client([f"rebind.example.test:{runner.port}"], policy) as c:
+        answer = c.resolve(parse(f"rebind.example.test:{runner.port}/app:v1"))
+    assert answer.status == "unknown"
+    assert "cannot connect (refusing to contact a loopback address)" in answer.reason
+    assert runner.app.seen == []  # type: ignore[attr-defined]
+
+
+def test_connections_go_to_the_checked_address(front: tuple[ThreadedApp, list[str]]) -> None:
+    # The name exists only for the policy's resolver: reaching the registry at all shows the
+    # connection used the checked address rather than resolving the name again.
+    runner, targets = front
+    targets.append(runner.url + "/again")
+    policy = AddressPolicy(parse_networks("127.0.0.1/32"), resolver=lambda host, port: ["127.0.0.1"])
+    with client([f"registry.example.test:{runner.port}"], policy) as c:
+        c.resolve(parse(f"registry.example.test:{runner.port}/app:v1"))
+    assert runner.app.seen[0] == "/v2/app/manifests/v1"  # type: ignore[attr-defined]

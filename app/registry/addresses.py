@@ -86,8 +86,17 @@ class AddressPolicy:
         self.check(host, port)
 
     def check(self, host: str, port: int) -> None:
+        self.connectable(host, port)
+
+    def connectable(self, host: str, port: int) -> str:
+        """The address to connect to for ``host``, every address it resolves to checked.
+
+        Connecting to the address checked here (not resolving the name again) leaves no window
+        for a name that answers with a public address first and an internal one next.
+        """
         display = f"{host}:{port}"
-        for address in self._addresses(host, port, display):
+        addresses = list(self._addresses(host, port, display))
+        for address in addresses:
             label = address_class(address)
             if label is not None and not self._allowed(address):
                 resolved = "" if host == str(address) else f" (resolves to {address})"
@@ -95,6 +104,7 @@ class AddressPolicy:
                     f"{display}: refusing to contact a {label} address{resolved}; "
                     "the App's settings do not allow this network (IMAGE_REVIEW_REGISTRY_PRIVATE_NETWORKS)"
                 )
+        return str(addresses[0])
 
     def _addresses(self, host: str, port: int, display: str) -> Iterable[IPAddress]:
         try:

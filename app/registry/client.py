@@ -28,6 +28,7 @@ import requests
 
 from app.core.references import ImageRef
 from app.registry.addresses import AddressPolicy, AddressRefused
+from app.registry.pinning import pinned_adapter
 
 MANIFEST_MEDIA_TYPES = (
     "application/vnd.oci.image.index.v1+json",
@@ -304,6 +305,9 @@ class TTLCache:
 def _short_error(exc: BaseException) -> str:
     """``[Errno 111] Connection refused`` out of requests' long nested message."""
     text = str(exc)
+    refused = re.search(r"refusing to contact a [\w-]+ address", text)
+    if refused:  # the address guard, when connecting (a name that resolved differently before)
+        return refused.group(0)
     match = re.search(r"\[Errno -?\d+\] ([^'\")\]]+)", text)
     if match:
         return match.group(1).strip().lower()
@@ -331,6 +335,11 @@ class _Transport:
             session.trust_env = False
             if self._config.proxies:
                 session.proxies.update(self._config.proxies)
+            else:
+                # Connect to the very address the guard checked (no second DNS answer).
+                adapter = pinned_adapter(self._config.addresses)
+                session.mount("http://", adapter)
+                session.mount("https://", adapter)
             self._local.session = session
             with self._lock:
                 self._sessions.append(session)
