@@ -144,7 +144,7 @@ def main() -> int:
 def scheduled_runs(fake: FakeGitHub, private_key: str) -> bool:
     from datetime import UTC, datetime
 
-    from registry_server import Pusher, make_image, start_registry
+    from registry_server import LOOPBACK_NETWORKS, Pusher, make_image, start_registry
 
     from app.github.client import GitHubApp
     from app.github.loop_memory import LocalLoopStore
@@ -153,7 +153,9 @@ def scheduled_runs(fake: FakeGitHub, private_key: str) -> bool:
 
     registry = start_registry()
     loopback = frozenset({"127.0.0.1:*"})
-    client = RegistryClient(RegistryConfig(allowed_hosts=loopback, insecure_hosts=loopback))
+    client = RegistryClient(
+        RegistryConfig(allowed_hosts=loopback, insecure_hosts=loopback, addresses=LOOPBACK_NETWORKS)
+    )
     app = GitHubApp(APP_ID, private_key, fake.base_url, options=review_helpers.FAST_CLIENT)
     app.auth.installation_token(INSTALLATION_ID)
     deps = LoopDeps(github=app.client, registry=client, clock=lambda: datetime(2026, 12, 1, tzinfo=UTC))

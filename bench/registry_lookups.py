@@ -37,6 +37,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 
 from registry_server import (  # noqa: E402
+    LOOPBACK_NETWORKS,
     Pusher,
     RegistryServer,
     RegistryUnavailable,
@@ -209,7 +210,9 @@ def measure(env: Environment, change: ChangeSet, repeat: int) -> tuple[list[Meas
         for counter in ("lookups", "cached", "requests", "manifest_reads"):
             getattr(rows["offline"], counter).append(0)
         clock = ManualClock()
-        config = RegistryConfig(allowed_hosts=LOOPBACK, insecure_hosts=LOOPBACK, tag_ttl=300, max_workers=8)
+        config = RegistryConfig(
+            allowed_hosts=LOOPBACK, insecure_hosts=LOOPBACK, tag_ttl=300, max_workers=8, addresses=LOOPBACK_NETWORKS
+        )
         manifests = PromoterManifestSource(files.get, clock=clock)
         with RegistryClient(config, clock=clock) as client:
             for name in ("cold", "warm", "warm-tags-expired"):

@@ -23,6 +23,7 @@ from typing import Any
 
 import requests
 from ports import free_port
+from secret_grep import leaks, private_key_lines
 
 from app.report.summary import SUMMARY_MARKER
 from app.testing.fake_github import FakeGitHub, signed_delivery
@@ -114,16 +115,33 @@ class Apps:
 
     directory: Path
     started: list[AppProcess] = field(default_factory=list)
+    secrets: set[str] = field(default_factory=set)  # values that must not appear in any log
 
     def __enter__(self) -> Apps:
         return self
 
-    def __exit__(self, *exc: object) -> None:
+    def __exit__(self, exc_type: type[BaseException] | None, *exc: object) -> None:
         for process in reversed(self.started):
             if process.alive():
                 process.kill()
+        if exc_type is None:
+            self.assert_no_secret_in_logs()
+
+    def assert_no_secret_in_logs(self) -> None:
+        """Every line the processes wrote (logs, errors, tracebacks) holds none of their secrets."""
+        found = [
+            (process.log.name, what)
+            for process in self.started
+            for line in (process.log.read_text(errors="replace").splitlines() if process.log.exists() else [])
+            for what in leaks(line, self.secrets)
+        ]
+        assert not found, f"{len(found)} log lines hold a secret, e.g. {found[0]}"
 
     def spawn(self, name: str, args: list[str], env: dict[str, str]) -> AppProcess:
+        self.secrets.update(private_key_lines(env.get("GITHUB_PRIVATE_KEY", "")))
+        self.secrets.update(v for k, v in env.items() if k == "GITHUB_WEBHOOK_SECRET")
+        # Registry credentials: user:password, and the password on its own.
+        self.secrets.update(p for k, v in env.items() if "_REGISTRY_AUTH_" in k for p in (v, v.partition(":")[2]))
         log = self.directory / f"{name}-{len(self.started)}.log"
         with log.open("wb") as out:
             proc = subprocess.Popen([*command(), *args], cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)

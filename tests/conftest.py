@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack
 from dataclasses import dataclass
@@ -10,6 +11,7 @@ from typing import Any
 import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
+from secret_grep import LogCapture, leaks, private_key_lines
 
 from app.testing.fake_github import FakeGitHub, serve_wsgi
 
@@ -63,3 +65,26 @@ def serve_app() -> Iterator[Callable[[Any], str]]:
             return stack.enter_context(serve_wsgi(app, name="app-under-test"))
 
         yield serve
+
+
+@pytest.fixture(autouse=True)
+def no_secret_in_logs(request: pytest.FixtureRequest, rsa_keys: KeyPair) -> Iterator[LogCapture]:
+    """Every log line written during any test (all loggers, DEBUG up) holds no secret.
+
+    Known values are the App's private key and the test module's webhook ``SECRET``; tokens,
+    JWTs and credentials are found by their shape.
+    """
+    capture = LogCapture()
+    root = logging.getLogger()
+    level = root.level
+    root.addHandler(capture)
+    root.setLevel(logging.DEBUG)
+    try:
+        yield capture
+    finally:
+        root.removeHandler(capture)
+        root.setLevel(level)
+    secret = getattr(request.module, "SECRET", None)
+    literals = [*private_key_lines(rsa_keys.private_pem), *([secret] if isinstance(secret, str) else [])]
+    found = [(line, what) for line in capture.lines for what in leaks(line, literals)]
+    assert not found, f"{len(found)} log lines hold a secret, e.g. {found[0][1]}: {found[0][0][:300]}"

@@ -33,6 +33,8 @@ import requests
 import yaml
 from ports import free_port
 
+from app.registry.addresses import AddressPolicy, parse_networks
+
 REGISTRY_BINARY = "docker-registry"
 INSTALL_HINT = (
     "the registry tests need the `docker-registry` binary: install the Debian package "
@@ -48,6 +50,8 @@ OCI_CONFIG = "application/vnd.oci.image.config.v1+json"
 OCI_LAYER = "application/vnd.oci.image.layer.v1.tar+gzip"
 
 STARTUP_TIMEOUT = 10.0
+# Test registries listen on loopback, which the client refuses unless the operator allows it.
+LOOPBACK_NETWORKS = AddressPolicy(parse_networks("127.0.0.0/8"))
 HTTP_TIMEOUT = 5.0
 
 

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 import yaml
-from registry_server import Pusher, RegistryServer, RegistryUnavailable, make_image, start_registry
+from registry_server import LOOPBACK_NETWORKS, Pusher, RegistryServer, RegistryUnavailable, make_image, start_registry
 
 from app.core.references import ImageRef, parse
 from app.registry.client import RegistryClient, RegistryConfig
@@ -39,7 +39,9 @@ def running_registry() -> RegistryServer:
 
 
 def loopback_client() -> RegistryClient:
-    config = RegistryConfig(allowed_hosts=LOOPBACK, insecure_hosts=LOOPBACK, connect_timeout=2, read_timeout=2)
+    config = RegistryConfig(
+        allowed_hosts=LOOPBACK, insecure_hosts=LOOPBACK, connect_timeout=2, read_timeout=2, addresses=LOOPBACK_NETWORKS
+    )
     return RegistryClient(config)
 
 

@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 from registry_server import (
+    LOOPBACK_NETWORKS,
     ImageBlobs,
     Pusher,
     RegistryServer,
@@ -70,6 +71,7 @@ def client_for(*hosts: str, clock: Callable[[], float] = time.monotonic, **kwarg
     config = RegistryConfig(
         allowed_hosts=frozenset(hosts),
         insecure_hosts=LOOPBACK,
+        addresses=LOOPBACK_NETWORKS,
         connect_timeout=2.0,
         read_timeout=2.0,
         **kwargs,
@@ -412,7 +414,12 @@ def test_silent_registry_times_out() -> None:
         listener.bind(("127.0.0.1", 0))
         listener.listen(8)  # accepts connections into the backlog, never answers
         host = f"127.0.0.1:{listener.getsockname()[1]}"
-        config = RegistryConfig(allowed_hosts=frozenset({host}), insecure_hosts=frozenset({host}), read_timeout=0.3)
+        config = RegistryConfig(
+            allowed_hosts=frozenset({host}),
+            insecure_hosts=frozenset({host}),
+            read_timeout=0.3,
+            addresses=LOOPBACK_NETWORKS,
+        )
         started = time.monotonic()
         answer = RegistryClient(config).resolve(parse(f"{host}/app:v1"))
     assert time.monotonic() - started < 5

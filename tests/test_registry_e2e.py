@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 from conftest import APP_ID, KeyPair
-from registry_server import Pusher, RegistryServer, RegistryUnavailable, make_image, start_registry
+from registry_server import LOOPBACK_NETWORKS, Pusher, RegistryServer, RegistryUnavailable, make_image, start_registry
 from review_helpers import review_deps
 from test_review_e2e import Server, annotations, inline, server, wait_for_run  # noqa: F401 (server: a fixture)
 
@@ -71,7 +71,10 @@ def registry() -> Iterator[Registry]:
 def verifying_worker(server: Server, fake_github: FakeGitHub, rsa_keys: KeyPair) -> Iterator[RegistryClient]:  # noqa: F811
     """The review worker with registry verification, as ReviewDeps.from_settings wires it, for loopback."""
     loopback = frozenset({"127.0.0.1:*"})
-    client = RegistryClient(RegistryConfig(allowed_hosts=loopback, insecure_hosts=loopback, connect_timeout=2))
+    config = RegistryConfig(
+        allowed_hosts=loopback, insecure_hosts=loopback, connect_timeout=2, addresses=LOOPBACK_NETWORKS
+    )
+    client = RegistryClient(config)
     manifests = PromoterManifestSource(lambda path: None)
     deps, github = review_deps(fake_github.base_url, APP_ID, rsa_keys.private_pem, registry=client, manifests=manifests)
     settings = QueueSettings(data_dir=server.data_dir, poll_interval=0.05, retries=1, retry_delay=0.2)

@@ -23,6 +23,7 @@ import requests
 from conftest import APP_ID, KeyPair
 from ports import free_port
 from review_helpers import human_reply, review_deps, wait_until
+from secret_grep import leaks, private_key_lines
 
 from app.github.publish import DEFAULT_LABEL
 from app.jobs.consumer import start_embedded_consumer
@@ -100,6 +101,7 @@ def server(tmp_path_factory: pytest.TempPathFactory, rsa_keys: KeyPair) -> Itera
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
+    assert_no_secret(proc.stdout.read().decode(errors="replace") if proc.stdout else "", rsa_keys.private_pem)
 
 
 @pytest.fixture
@@ -342,11 +344,19 @@ def test_image_review_serve_reviews_with_its_own_consumer(
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
+    assert_no_secret(proc.stderr.read().decode(errors="replace") if proc.stderr else "", rsa_keys.private_pem)
     assert run["conclusion"] == "failure"
     assert annotations(fake, pull.repo, run) == [(MODEL, 181, "failure", "IR001 staging-image")]
     [comment] = inline(fake, pull.repo, pull.number)
     assert suggestion("v3.0.20220428") in comment["body"]
     assert fake.repo(pull.repo).pulls[pull.number].labels == [DEFAULT_LABEL]
+
+
+def assert_no_secret(output: str, private_key: str) -> None:
+    """Every line a served App process wrote holds neither its key, its webhook secret nor a token."""
+    literals = [SECRET, *private_key_lines(private_key)]
+    found = [(line[:200], what) for line in output.splitlines() for what in leaks(line, literals)]
+    assert not found, found[:3]
 
 
 def _ready(url: str, proc: subprocess.Popen[bytes]) -> bool:

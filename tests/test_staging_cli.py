@@ -72,6 +72,7 @@ def model(host: str) -> str:
 @pytest.fixture
 def repo(tmp_path: Path, registry: Registry, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv("IMAGE_REVIEW_INSECURE_REGISTRIES", "127.0.0.1:*")
+    monkeypatch.setenv("IMAGE_REVIEW_REGISTRY_PRIVATE_NETWORKS", "127.0.0.0/8")
     host = registry.host
     root = init_repo(tmp_path / "repo")
     commit(root, {

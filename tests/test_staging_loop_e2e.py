@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 
 import pytest
 from conftest import APP_ID, INSTALLATION_ID, KeyPair
-from registry_server import Pusher, RegistryServer, RegistryUnavailable, make_image, start_registry
+from registry_server import LOOPBACK_NETWORKS, Pusher, RegistryServer, RegistryUnavailable, make_image, start_registry
 from review_helpers import FAST_CLIENT, review_deps
 
 from app.github.client import GitHubApp
@@ -82,7 +82,7 @@ def world(fake_github: FakeGitHub, rsa_keys: KeyPair) -> Iterator[World]:
         pytest.fail(str(exc), pytrace=False)
     loopback = frozenset({"127.0.0.1:*"})
     client = RegistryClient(RegistryConfig(allowed_hosts=loopback, insecure_hosts=loopback, connect_timeout=2,
-                                           negative_ttl=0, tag_ttl=0))
+                                           negative_ttl=0, tag_ttl=0, addresses=LOOPBACK_NETWORKS))
     app = GitHubApp(APP_ID, rsa_keys.private_pem, fake_github.base_url, options=FAST_CLIENT)
     deps = LoopDeps(github=app.client, registry=client, clock=lambda: TODAY)
     pusher = Pusher(registry.url)

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from registry_server import Pusher, RegistryServer, RegistryUnavailable, make_image, start_registry
+from registry_server import LOOPBACK_NETWORKS, Pusher, RegistryServer, RegistryUnavailable, make_image, start_registry
 
 from app.analysis.analyze import AnalysisContext, ChangeSet, analyze
 from app.cli import main
@@ -83,6 +83,7 @@ def loopback_client(credentials: CredentialStore | None = None) -> RegistryClien
     config = RegistryConfig(
         allowed_hosts=LOOPBACK,
         insecure_hosts=LOOPBACK,
+        addresses=LOOPBACK_NETWORKS,
         credentials=credentials or CredentialStore(),
         connect_timeout=2,
         read_timeout=2,
@@ -211,6 +212,7 @@ def test_cli_is_offline_by_default_and_online_when_asked(
 ) -> None:
     diff, config = cli_files
     monkeypatch.setenv("IMAGE_REVIEW_INSECURE_REGISTRIES", "127.0.0.1:*")
+    monkeypatch.setenv("IMAGE_REVIEW_REGISTRY_PRIVATE_NETWORKS", "127.0.0.0/8")
     base = ("--diff", str(diff), "--config", str(config))
     code, offline, _ = check(capsys, *base)
     assert code == 1 and all("check that tag" in str(f["message"]) for f in offline)

@@ -19,6 +19,7 @@ from app.analysis.staging_board import StagingBoard, build_board
 from app.core.models import SEVERITY_RANK
 from app.local.inputs import ChangeInput, GitRepo, InputError
 from app.policy import POLICY_PATH, Policy, PolicyError, default_policy, parse_policy_strict
+from app.registry.addresses import AddressPolicy, parse_networks
 from app.registry.client import CredentialError, CredentialStore, RegistryClient, RegistryConfig
 from app.report.check_formats import FORMATTERS
 
@@ -102,12 +103,19 @@ def registry_client(policy: Policy, env: Mapping[str, str]) -> RegistryClient:
         raise InputError(str(exc)) from None
     # Plain-http registries (a local test registry), named by the person running the check.
     insecure = frozenset(env.get("IMAGE_REVIEW_INSECURE_REGISTRIES", "").replace(",", " ").lower().split())
+    try:
+        # Non-public networks (a local registry, a CI runner's metadata service) are refused
+        # unless named here by the person running the check, never by the policy.
+        networks = parse_networks(env.get("IMAGE_REVIEW_REGISTRY_PRIVATE_NETWORKS", ""))
+    except ValueError as exc:
+        raise InputError(f"IMAGE_REVIEW_REGISTRY_PRIVATE_NETWORKS: {exc}") from None
     config = RegistryConfig(
         allowed_hosts=frozenset(settings.allowed_hosts),
         insecure_hosts=insecure,
         credentials=credentials,
         connect_timeout=settings.timeout_seconds,
         read_timeout=settings.timeout_seconds,
+        addresses=AddressPolicy(networks),
     )
     return RegistryClient(config)
 

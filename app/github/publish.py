@@ -217,7 +217,8 @@ def digest(text: str) -> str:
 def find_summary(items: Iterable[dict[str, Any]]) -> dict[str, Any] | None:
     """Our summary comment (the oldest, should there be several)."""
     for c in items:
-        if is_bot(c) and SUMMARY_MARKER in str(c.get("body") or ""):
+        # The marker opens the comment; a quoted copy further down does not make it ours.
+        if is_bot(c) and str(c.get("body") or "").startswith(SUMMARY_MARKER):
             return c
     return None
 

@@ -27,6 +27,8 @@ from urllib.parse import urljoin, urlsplit
 import requests
 
 from app.core.references import ImageRef
+from app.registry.addresses import AddressPolicy, AddressRefused
+from app.registry.pinning import pinned_adapter
 
 MANIFEST_MEDIA_TYPES = (
     "application/vnd.oci.image.index.v1+json",
@@ -187,6 +189,8 @@ class RegistryConfig:
     ``allowed_hosts`` holds host names or globs (``*.gcr.io``); a reference elsewhere is
     answered ``unknown`` without any network traffic.  ``insecure_hosts`` are spoken to
     over plain http (loopback test registries); everything else uses https.
+    ``addresses`` refuses loopback, link-local, private and other non-public addresses
+    (after DNS resolution, on every hop) except the networks the operator allows.
     """
 
     allowed_hosts: frozenset[str] = DEFAULT_ALLOWED_HOSTS
@@ -202,6 +206,7 @@ class RegistryConfig:
     cache_size: int = 10_000
     user_agent: str = "image-review"
     proxies: Mapping[str, str] | None = None
+    addresses: AddressPolicy = field(default_factory=AddressPolicy)
 
     def is_allowed(self, host: str) -> bool:
         return host_matches(host, self.allowed_hosts)
@@ -300,6 +305,9 @@ class TTLCache:
 def _short_error(exc: BaseException) -> str:
     """``[Errno 111] Connection refused`` out of requests' long nested message."""
     text = str(exc)
+    refused = re.search(r"refusing to contact a [\w-]+ address", text)
+    if refused:  # the address guard, when connecting (a name that resolved differently before)
+        return refused.group(0)
     match = re.search(r"\[Errno -?\d+\] ([^'\")\]]+)", text)
     if match:
         return match.group(1).strip().lower()
@@ -327,6 +335,11 @@ class _Transport:
             session.trust_env = False
             if self._config.proxies:
                 session.proxies.update(self._config.proxies)
+            else:
+                # Connect to the very address the guard checked (no second DNS answer).
+                adapter = pinned_adapter(self._config.addresses)
+                session.mount("http://", adapter)
+                session.mount("https://", adapter)
             self._local.session = session
             with self._lock:
                 self._sessions.append(session)
@@ -345,6 +358,11 @@ class _Transport:
         params: Mapping[str, str] | None = None,
     ) -> requests.Response:
         host = urlsplit(url).netloc
+        try:
+            # Every hop (redirects, token realms) passes here, so none can reach an internal address.
+            self._config.addresses.check_url(url)
+        except AddressRefused as exc:
+            raise LookupFailed(exc.reason) from None
         with self._lock:
             self.by_host[host] += 1
         timeout = (self._config.connect_timeout, self._config.read_timeout)

@@ -9,6 +9,7 @@ from typing import Any
 
 from app.core.models import Analysis, Finding, RefChange
 from app.policy import rules_meta
+from app.report import escape
 from app.report.sarif import to_sarif
 
 _SIGN = {"error": "error", "warning": "warning", "notice": "notice"}
@@ -61,7 +62,7 @@ def format_text(analysis: Analysis) -> str:
     out += [f"Not analysed: {item}" for item in analysis.not_analysed]
     out += [f"Note: {note}" for note in analysis.summary_notes]
     out.append(_totals(analysis.findings, len(analysis.references)))
-    return "\n".join(out) + "\n"
+    return "\n".join(escape.plain_line(line) for line in out) + "\n"
 
 
 def plural(count: int, noun: str) -> str:
@@ -74,14 +75,6 @@ def _totals(findings: Iterable[Finding], refs: int) -> str:
         counts[f.severity] += 1
     return (f"{plural(refs, 'image reference')} changed; {plural(counts['error'], 'error')}, "
             f"{plural(counts['warning'], 'warning')}, {plural(counts['notice'], 'notice')}.")
-
-
-def _escape_data(text: str) -> str:
-    return text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
-
-
-def _escape_property(text: str) -> str:
-    return _escape_data(text).replace(":", "%3A").replace(",", "%2C")
 
 
 MAX_ANNOTATIONS_PER_RULE = 10
@@ -103,25 +96,25 @@ def format_github(analysis: Analysis, per_rule: int = MAX_ANNOTATIONS_PER_RULE) 
         rest = findings[per_rule:]
         if rest:
             worst = min((f.severity for f in rest), key=lambda s: rank[s])
-            lines.append(f"::{_SIGN[worst]} title={_escape_property(f'{rule} {rest[0].name}')}::"
-                         + _escape_data(f"{plural(len(rest), 'more finding')} of {rule} {rest[0].name} not "
+            lines.append(f"::{_SIGN[worst]} title={escape.workflow_property(f'{rule} {rest[0].name}')}::"
+                         + escape.workflow_data(f"{plural(len(rest), 'more finding')} of {rule} {rest[0].name} not "
                                         "shown as annotations (see the text or JSON output)."))
     lines.append(_totals(analysis.findings, len(analysis.references)))
     return "\n".join(lines) + "\n"
 
 
 def _annotation(f: Finding) -> str:
-    props = [f"title={_escape_property(f'{f.rule} {f.name}')}"]
+    props = [f"title={escape.workflow_property(f'{f.rule} {f.name}')}"]
     message = f.message
     if f.path:
-        props.insert(0, f"file={_escape_property(f.path)}")
+        props.insert(0, f"file={escape.workflow_property(f.path)}")
         if f.line and f.side == "added":
             props.insert(1, f"line={f.line}")
         elif f.line:
             # Annotations point at the new file: a removed line is named in the text, not mis-anchored.
             message = f"(removed line {f.line}) {message}"
     message += f"\nSuggestion: {f.suggestion.strip()}" if f.suggestion else ""
-    return f"::{_SIGN[f.severity]} {','.join(props)}::{_escape_data(message)}"
+    return f"::{_SIGN[f.severity]} {','.join(props)}::{escape.workflow_data(message)}"
 
 
 FORMATTERS = {"text": format_text, "json": format_json, "sarif": format_sarif, "github": format_github}

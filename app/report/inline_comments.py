@@ -9,7 +9,6 @@ finding is commented once across pushes and its comment is found again when it g
 
 from __future__ import annotations
 
-import hashlib
 import re
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
@@ -18,17 +17,17 @@ from typing import Any
 
 from app.core.diffs import FileDiff
 from app.core.models import Finding
+from app.report import escape
 
-_MARKER_RE = re.compile(r"<!-- image-review:fingerprint=(\S+) -->")
-_RESOLVED_RE = re.compile(r"<!-- image-review:resolved=(\S+) -->")
-_SAFE_KEY = re.compile(r"[A-Za-z0-9._:/@+=]{1,200}")
+# Markers are the last line of what the App writes: one quoted earlier (a suggestion holds a
+# line of the pull request) is not ours.
+_MARKER_RE = re.compile(r"<!-- image-review:fingerprint=(\S+) -->\s*\Z")
+_RESOLVED_RE = re.compile(r"<!-- image-review:resolved=(\S+) -->\s*\Z")
 
 
 def marker_key(fingerprint: str) -> str:
     """The fingerprint as it appears in markers: itself when it is safe inside an HTML comment."""
-    if _SAFE_KEY.fullmatch(fingerprint):
-        return fingerprint
-    return "sha256:" + hashlib.sha256(fingerprint.encode("utf-8")).hexdigest()[:32]
+    return escape.marker_key(fingerprint)
 
 
 def fingerprint_marker(fingerprint: str) -> str:
@@ -39,19 +38,14 @@ def resolved_marker(key: str) -> str:
     return f"<!-- image-review:resolved={key} -->"
 
 
-def _fence(text: str) -> str:
-    """A backtick fence longer than any run of backticks in the text."""
-    longest = max((len(m.group(0)) for m in re.finditer(r"`+", text)), default=0)
-    return "`" * max(3, longest + 1)
-
-
 def inline_body(finding: Finding) -> str:
     """An inline comment: the finding, a suggestion replacing exactly the commented line, the marker."""
-    parts = [f"**{finding.severity.capitalize()}** · `{finding.rule}` {finding.name}", "", finding.message]
+    message = escape.markdown(finding.message)
+    parts = [f"**{finding.severity.capitalize()}** · `{finding.rule}` {finding.name}", "", message]
     if finding.exempted_by:
-        parts += ["", f"Exempted by {finding.exempted_by}."]
+        parts += ["", f"Exempted by {escape.markdown(finding.exempted_by)}."]
     if finding.suggestion is not None:
-        fence = _fence(finding.suggestion)
+        fence = escape.fence_for(finding.suggestion)
         parts += ["", f"{fence}suggestion", finding.suggestion, fence]
     parts += ["", fingerprint_marker(finding.fingerprint)]
     return "\n".join(parts)

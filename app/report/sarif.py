@@ -9,6 +9,7 @@ from urllib.parse import quote
 
 from app.core.models import Analysis, Finding, Severity
 from app.policy.catalog import RuleMeta
+from app.report import escape
 
 SARIF_VERSION = "2.1.0"
 SARIF_SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"
@@ -75,7 +76,7 @@ def _result(finding: Finding, index: dict[str, int]) -> dict[str, Any]:
     result: dict[str, Any] = {
         "ruleId": finding.rule,
         "level": _LEVEL[finding.severity],
-        "message": {"text": finding.message},
+        "message": {"text": escape.sarif_text(finding.message)},
         "partialFingerprints": {FINGERPRINT_KEY: finding.fingerprint},
         "properties": {"name": finding.name, "side": finding.side},
     }
@@ -118,7 +119,7 @@ def to_sarif(
     if analysis.not_analysed:
         run["invocations"] = [{
             "executionSuccessful": True,
-            "toolExecutionNotifications": [{"level": "note", "message": {"text": text}}
+            "toolExecutionNotifications": [{"level": "note", "message": {"text": escape.sarif_text(text)}}
                                            for text in analysis.not_analysed],
         }]
     properties: dict[str, Any] = {"changePattern": analysis.change_pattern}

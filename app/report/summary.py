@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from app.core.models import Analysis, CommitSummary, Finding
+from app.report import escape
 
 Conclusion = Literal["success", "failure", "neutral", "action_required"]
 
@@ -97,14 +98,14 @@ def _title(analysis: Analysis, conclusion: Conclusion) -> str:
 
 
 def _cell(text: str) -> str:
-    return text.replace("\r", " ").replace("\n", " ").replace("|", "\\|").strip()
+    return escape.table_cell(text)
 
 
 def _where(f: Finding) -> str:
     if f.line is None:
-        return f"`{f.path}`" if f.path else "pull request"
+        return escape.code_span(f.path) if f.path else "pull request"
     side = " (removed)" if f.side == "removed" else ""
-    return f"`{f.path}:{f.line}`{side}"
+    return f"{escape.code_span(f'{f.path}:{f.line}')}{side}"
 
 
 def _sorted(findings: Sequence[Finding]) -> list[Finding]:
@@ -135,20 +136,13 @@ def findings_table(findings: Sequence[Finding], shown: dict[str, str], max_rows:
     for f in ordered[:max_rows]:
         exempt = f" (exempted: {_cell(f.exempted_by)})" if f.exempted_by else ""
         rows.append(
-            f"| {_ICON[f.severity]} {f.severity} | `{f.rule}` {f.name} | {_where(f)} | "
+            f"| {_ICON[f.severity]} {f.severity} | `{f.rule}` {f.name} | {_cell(_where(f))} | "
             f"{_cell(f.message)}{exempt} | {_cell(shown.get(f.fingerprint, 'annotation'))} |"
         )
     if len(ordered) > max_rows:
         rows.append("")
         rows.append(f"… and {len(ordered) - max_rows} more (see the check run's annotations).")
     return "\n".join(rows)
-
-
-def _mermaid_label(text: str) -> str:
-    # Inside a quoted Mermaid label only these need escaping; backticks would start Markdown mode.
-    return (
-        text.replace("&", "#amp;").replace('"', "#quot;").replace("<", "#lt;").replace(">", "#gt;").replace("`", "'")
-    )
 
 
 def _short(text: str, limit: int = 48) -> str:
@@ -172,7 +166,8 @@ def commit_diagram(commits: Sequence[CommitSummary], listed: Sequence[tuple[str,
     for i, (sha, subject, kind) in enumerate(nodes, start=1):
         kind_text = _KIND_LABEL.get(kind, "not classified") if kind else "not classified"
         style = f":::{kind.replace('-', '_')}" if kind in _KIND_STYLE else ""
-        lines.append(f'  c{i}["{_mermaid_label(sha)} {_mermaid_label(_short(subject))}<br/>{kind_text}"]{style}')
+        label = escape.mermaid_label(f"{sha} {_short(subject)}")
+        lines.append(f'  c{i}["{label}<br/>{kind_text}"]{style}')
     first = 0 if hidden else 1
     chain = " --> ".join(f"c{i}" for i in range(first, len(nodes) + 1))
     if first < len(nodes):
@@ -189,14 +184,14 @@ def _analysed(analysis: Analysis, facts: ReviewFacts) -> list[str]:
         "### What was analysed",
         f"- {_plural(analysis.files_analysed, 'file')} from {facts.diff_source}; "
         f"{_plural(len(analysis.references), 'image reference')} added or removed",
-        f"- Policy: {facts.policy_source}",
+        f"- Policy: {escape.markdown(facts.policy_source)}",
     ]
     if commits:
         out.append(f"- {_plural(commits, 'commit')}, one by one, for the change pattern")
     if analysis.not_analysed:
         out.append("")
         out.append("### Not analysed")
-        out += [f"- {item}" for item in analysis.not_analysed]
+        out += [f"- {escape.table_cell(item)}" for item in analysis.not_analysed]
     else:
         out.append("- Nothing was skipped.")
     return out
@@ -228,7 +223,7 @@ def comment_body(analysis: Analysis, conclusion: Conclusion, facts: ReviewFacts)
         parts.append(findings_table(analysis.findings, facts.shown, rows))
         parts += _overflow_note(analysis, facts)
         if analysis.not_analysed:
-            parts += ["", "**Not analysed:**", *[f"- {item}" for item in analysis.not_analysed]]
+            parts += ["", "**Not analysed:**", *[f"- {escape.table_cell(item)}" for item in analysis.not_analysed]]
         parts += _notes(analysis, facts)
         parts += ["", "<sub>Details, annotations and the commit sequence are in the `image-review` check run.</sub>"]
         return "\n".join(parts)
@@ -260,10 +255,10 @@ def _notes(analysis: Analysis, facts: ReviewFacts) -> list[str]:
     out: list[str] = []
     if analysis.summary_notes:
         # Notes may be Markdown blocks of their own (a list, a table): those are kept as they are.
-        notes = [n if n.startswith(("-", "#", "|")) else f"- {n}" for n in analysis.summary_notes]
+        notes = [escape.markdown(n if n.startswith(("-", "#", "|")) else f"- {n}") for n in analysis.summary_notes]
         out += ["", "### Notes", *notes]
     if facts.problems:
-        out += ["", "### Publishing problems", *[f"- {p}" for p in facts.problems]]
+        out += ["", "### Publishing problems", *[f"- {escape.table_cell(p)}" for p in facts.problems]]
     return out
 
 

@@ -46,6 +46,7 @@ from app.registry.client import RegistryClient
 from app.registry.promotion import PromoterManifestSource
 from app.registry.verify import K8S_IO_REF, K8S_IO_REPO, HostResolver
 from app.report.summary import ReviewFacts
+from app.service.budget import BudgetExceeded, ReviewBudget, check_diff_size, within_deadline
 from app.service.scheduled import LoopDeps, handle_staging_job, is_staging_job
 from app.service.settings import Settings
 
@@ -61,6 +62,7 @@ class ReviewOptions:
     fetch: FetchLimits = field(default_factory=FetchLimits)
     pace: PaceSettings = field(default_factory=PaceSettings)
     offline: bool = True  # no registry lookups during analysis (also when ReviewDeps has no registry)
+    budget: ReviewBudget = field(default_factory=ReviewBudget)
 
 
 @dataclass
@@ -102,7 +104,9 @@ class ReviewDeps:
             if settings.redis_url
             else SqliteMemory(settings.data_dir / "review-memory.sqlite3")
         )
-        options = options or ReviewOptions(pace=PaceSettings(per_minute=settings.writes_per_minute))
+        options = options or ReviewOptions(
+            pace=PaceSettings(per_minute=settings.writes_per_minute), budget=settings.review_budget
+        )
         publish = replace(options.publish, app_id=settings.app_id, web_url=web_url(settings.api_url))
         verify = settings.registry.verify
         return cls(
@@ -200,6 +204,11 @@ def _review(job: ReviewJob, pull: PullInfo, client: InstallationClient, deps: Re
             log.info("draft %s not reviewed (review_drafts: false)", job.coalesce_key)
             return None
     files = fetcher.files()
+    try:
+        check_diff_size(files.files, options.budget)
+    except BudgetExceeded as exc:
+        _over_budget(job, publisher, exc)
+        return None
     touching = touches_images(files.files)
     if touching:
         publisher.start()
@@ -218,7 +227,12 @@ def _review(job: ReviewJob, pull: PullInfo, client: InstallationClient, deps: Re
         resolver=deps.registry,
         manifests=deps.manifests.with_fetch(partial(_k8s_io_file, client)) if deps.manifests else None,
     )
-    analysis = deps.analyzer(change, ctx)
+    try:
+        scope = f"{len(files.files)} changed files"
+        analysis = within_deadline(options.budget.seconds, scope, partial(deps.analyzer, change, ctx))
+    except BudgetExceeded as exc:
+        _over_budget(job, publisher, exc)
+        return None
     facts = ReviewFacts(
         head_sha=pull.head_sha,
         diff_source=_diff_source(files),
@@ -227,6 +241,18 @@ def _review(job: ReviewJob, pull: PullInfo, client: InstallationClient, deps: Re
     )
     labels = LabelConfig(effective.labels.staging_image, effective.labels.error)
     return publisher.finish(analysis, files=files.files, local_paths=files.local_paths, facts=facts, labels=labels)
+
+
+def _over_budget(job: ReviewJob, publisher: Publisher, exc: BudgetExceeded) -> None:
+    """Complete the check run neutral, naming what was too large; the worker moves on."""
+    run_id = publisher.fail("Too large to review", exc.summary)
+    log.warning(
+        "review of %s over budget (%s); check run %s closed as neutral",
+        job.coalesce_key,
+        exc.what,
+        run_id,
+        extra={"delivery_id": job.delivery_id, "pr": job.coalesce_key},
+    )
 
 
 def _touches_policy(files: FetchedFiles) -> bool:

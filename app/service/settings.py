@@ -15,7 +15,9 @@ from urllib.parse import urlsplit
 from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey
 from cryptography.hazmat.primitives.serialization import load_pem_private_key
 
+from app.registry.addresses import AddressPolicy, IPNetwork, parse_networks
 from app.registry.client import DEFAULT_ALLOWED_HOSTS, CredentialError, CredentialStore, RegistryConfig
+from app.service.budget import ReviewBudget
 
 DEFAULT_API_URL = "https://api.github.com"
 DEFAULT_DATA_DIR = "./data"
@@ -44,6 +46,8 @@ class RegistrySettings:
     ``allowed_hosts`` caps what any repository's policy can allow-list, so a policy cannot send
     the App to an internal address; ``insecure_hosts`` (plain http, e.g. a loopback test
     registry) are allowed too, since naming them is the operator's decision.
+    ``private_networks`` are the only non-public networks (loopback, link-local, private
+    ranges) the App may contact, whatever a host name resolves to; empty by default.
     """
 
     verify: bool = True
@@ -52,6 +56,7 @@ class RegistrySettings:
     credentials: CredentialStore = field(default_factory=CredentialStore, repr=False, compare=False)
     timeout: float = 5.0  # seconds to connect, and again to read an answer
     max_workers: int = 8  # concurrent lookups per review
+    private_networks: tuple[IPNetwork, ...] = ()
 
     def client_config(self) -> RegistryConfig:
         return RegistryConfig(
@@ -61,6 +66,7 @@ class RegistrySettings:
             connect_timeout=self.timeout,
             read_timeout=self.timeout,
             max_workers=self.max_workers,
+            addresses=AddressPolicy(self.private_networks),
         )
 
 
@@ -82,6 +88,8 @@ class Settings:
     writes_per_minute: float = DEFAULT_WRITES_PER_MINUTE
     # Registry verification: whether and how the App asks registries (IMAGE_REVIEW_REGISTRY_*).
     registry: RegistrySettings = field(default_factory=RegistrySettings)
+    # What one review may take: analysis wall time, and diff text held (IMAGE_REVIEW_REVIEW_*).
+    review_budget: ReviewBudget = field(default_factory=ReviewBudget)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Settings:
@@ -96,6 +104,7 @@ class Settings:
         github_backoff = _non_negative(env, "IMAGE_REVIEW_GITHUB_BACKOFF", DEFAULT_GITHUB_BACKOFF, problems)
         writes_per_minute = _non_negative(env, "IMAGE_REVIEW_WRITES_PER_MINUTE", DEFAULT_WRITES_PER_MINUTE, problems)
         registry = registry_settings(env, problems)
+        review_budget = _review_budget(env, problems)
         if problems:
             raise SettingsError(problems)
         assert app_id is not None and private_key is not None and webhook_secret is not None
@@ -110,6 +119,7 @@ class Settings:
             github_backoff=github_backoff,
             writes_per_minute=writes_per_minute,
             registry=registry,
+            review_budget=review_budget,
         )
 
 
@@ -209,22 +219,36 @@ def _redis_url(env: Mapping[str, str], problems: list[str]) -> str | None:
     return url
 
 
+def _review_budget(env: Mapping[str, str], problems: list[str]) -> ReviewBudget:
+    default = ReviewBudget()
+    seconds = _non_negative(env, "IMAGE_REVIEW_REVIEW_SECONDS", default.seconds, problems)
+    if seconds == 0:
+        problems.append("IMAGE_REVIEW_REVIEW_SECONDS must be greater than zero")
+        seconds = default.seconds
+    max_diff = _size(env, "IMAGE_REVIEW_REVIEW_MAX_DIFF", default.max_diff_bytes, problems)
+    return ReviewBudget(seconds=seconds, max_diff_bytes=max_diff)
+
+
 def _max_body(env: Mapping[str, str], problems: list[str]) -> int:
-    raw = _value(env, "IMAGE_REVIEW_MAX_BODY")
+    return _size(env, "IMAGE_REVIEW_MAX_BODY", DEFAULT_MAX_BODY, problems)
+
+
+def _size(env: Mapping[str, str], name: str, default: int, problems: list[str]) -> int:
+    raw = _value(env, name)
     if raw is None:
-        return DEFAULT_MAX_BODY
+        return default
     match = _SIZE_RE.match(raw)
     unit = match.group(2).lower() if match else ""
     if match is None or unit not in _SIZE_UNITS:
         problems.append(
-            f"IMAGE_REVIEW_MAX_BODY must be a size in bytes, optionally with K or M (e.g. 26214400 or 25M), "
+            f"{name} must be a size in bytes, optionally with K or M (e.g. 26214400 or 25M), "
             f"got {raw.strip()!r}"
         )
-        return DEFAULT_MAX_BODY
+        return default
     size = int(match.group(1)) * _SIZE_UNITS[unit]
     if size <= 0:
-        problems.append("IMAGE_REVIEW_MAX_BODY must be greater than zero")
-        return DEFAULT_MAX_BODY
+        problems.append(f"{name} must be greater than zero")
+        return default
     return size
 
 
@@ -278,7 +302,21 @@ def registry_settings(env: Mapping[str, str], problems: list[str]) -> RegistrySe
         # The message names the variable, never its value.
         problems.append(str(exc))
         credentials = CredentialStore()
-    return RegistrySettings(verify, allowed, insecure, credentials, timeout)
+    networks = private_networks(env, problems)
+    return RegistrySettings(verify, allowed, insecure, credentials, timeout, private_networks=networks)
+
+
+def private_networks(env: Mapping[str, str], problems: list[str]) -> tuple[IPNetwork, ...]:
+    """``IMAGE_REVIEW_REGISTRY_PRIVATE_NETWORKS``: non-public networks registries may live in."""
+    name = "IMAGE_REVIEW_REGISTRY_PRIVATE_NETWORKS"
+    raw = _value(env, name)
+    if raw is None:
+        return ()
+    try:
+        return parse_networks(raw)
+    except ValueError as exc:
+        problems.append(f"{name} lists addresses or networks (127.0.0.1/32, 10.0.0.0/8): {exc}")
+        return ()
 
 
 def _hosts(env: Mapping[str, str], name: str, problems: list[str]) -> tuple[str, ...] | None:

@@ -330,6 +330,9 @@ def receive() -> tuple[Response, int]:
         payload = json.loads(body)
     except (ValueError, UnicodeDecodeError):
         return _answer(400, "error", "payload is not JSON (the webhook content type must be application/json)")
+    except RecursionError:
+        # Signed, but nested deeper than the parser goes: no GitHub event looks like this.
+        return _answer(400, "error", "payload is nested too deeply")
     if not isinstance(payload, dict):
         return _answer(400, "error", "payload is not a JSON object")
     return _dispatch(state.queue, Delivery(delivery_id, event, payload))

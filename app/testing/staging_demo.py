@@ -16,6 +16,7 @@ from app.github.client import ClientOptions, GitHubApp, RetryPolicy
 from app.github.dashboard import DASHBOARD_LABEL
 from app.github.publish import PublishOptions
 from app.jobs.model import ReviewJob
+from app.registry.addresses import AddressPolicy, parse_networks
 from app.registry.client import RegistryClient, RegistryConfig
 from app.service.review import ReviewDeps, ReviewOptions, review_pull_request
 from app.service.scheduled import LoopDeps, LoopResult, run_for_repository
@@ -27,6 +28,8 @@ TRACKING_ISSUE = 16000
 TAG = "v3.0.20220428"
 MODEL = "pkg/model/components/etcdmanager/model.go"
 INSTALLATION_ID = 1
+
+LOOPBACK = parse_networks("127.0.0.0/8")
 
 
 def _policy(host: str) -> str:
@@ -53,7 +56,11 @@ def run_staging_demo(out: TextIO, private_pem: str, public_pem: str, app_id: int
     with fake.serve(), serve_wsgi(registry, name="fake-registry") as registry_url:
         host = registry_url.removeprefix("http://")
         loopback = frozenset({host})
-        client = RegistryClient(RegistryConfig(allowed_hosts=loopback, insecure_hosts=loopback, negative_ttl=0))
+        # The demo's registry is on loopback: allowed the way an operator would allow it.
+        config = RegistryConfig(
+            allowed_hosts=loopback, insecure_hosts=loopback, negative_ttl=0, addresses=AddressPolicy(LOOPBACK)
+        )
+        client = RegistryClient(config)
         github = GitHubApp(app_id, private_pem, fake.base_url, options=options)
         deps = LoopDeps(github=github.client, registry=client, clock=lambda: now)
         try:
