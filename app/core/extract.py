@@ -48,10 +48,14 @@ class FileExtractor:
         stages, args = self._dockerfile_context() if self.kind == "dockerfile" else (frozenset(), {})
         for hunk in self.diff.hunks:
             hits = [self._line_hit(line, stages, args) for line in hunk.lines if line.kind != " "]
+            splits, consumed = self._splits(hunk, hits)
+            for hit in hits:
+                if (hit.side, _number(hit.line, hit.side)) in consumed:
+                    hit.candidates = []  # the line is one field of a reference assembled from its mapping
             in_place = _in_place_lines(hits)
             for hit in hits:
                 out += self._ref_changes(hit, in_place)
-            out += self._splits(hunk, hits)
+            out += splits
         return out
 
     def _line_hit(self, line: Line, stages: frozenset[str], args: dict[str, str]) -> _LineHit:
@@ -94,13 +98,18 @@ class FileExtractor:
             self._file_lines[side] = text.splitlines() if text is not None else None
         return self._file_lines[side]
 
-    def _splits(self, hunk: Hunk, hits: list[_LineHit]) -> list[RefChange]:
-        if self.kind not in ("yaml", "text", "starlark"):
-            return []
+    def _splits(self, hunk: Hunk, hits: list[_LineHit]) -> tuple[list[RefChange], set[tuple[Side, int]]]:
+        """References assembled from sibling keys, and the (side, line) of every field they used."""
         out: list[RefChange] = []
-        for side in ("added", "removed"):
-            out += self._split_side(hunk, [h for h in hits if h.side == side and not h.candidates], side)
-        return out
+        consumed: set[tuple[Side, int]] = set()
+        if self.kind not in ("yaml", "text", "starlark"):
+            return out, consumed
+        sides: tuple[Side, Side] = ("added", "removed")
+        for side in sides:
+            refs = self._split_side(hunk, [h for h in hits if h.side == side], side)
+            out += refs
+            consumed.update((side, n) for r in refs if not r.partial for n in r.lines)
+        return out, consumed
 
     def _split_side(self, hunk: Hunk, hits: list[_LineHit], side: Side) -> list[RefChange]:
         pattern = SPLIT_STARLARK if self.kind == "starlark" else SPLIT_YAML
@@ -113,7 +122,8 @@ class FileExtractor:
             group = sibling_group(view, number, pattern, hunk.section)
             if group is None or group.first in groups:
                 continue
-            ref = self._assemble(group, set(changed), side)
+            with_candidates = any(changed[n].candidates for n in group.lines.values() if n in changed)
+            ref = self._assemble(group, set(changed), side, with_candidates)
             if ref is not None:
                 groups[group.first] = ref
         return list(groups.values())
@@ -125,29 +135,26 @@ class FileExtractor:
         keep = "+" if side == "added" else "-"
         return {_number(ln, side): ln.text for ln in hunk.lines if ln.kind in (" ", keep)}
 
-    def _assemble(self, group: Group, changed: set[int], side: Side) -> RefChange | None:
-        fields = group.fields
-        kustomize = "newName" in fields or "newTag" in fields
-        repo = fields.get("newName") or fields.get("repository") or (fields.get("name") if kustomize else None)
-        changed_keys = [k for k, ln in group.lines.items() if (ln in changed and k != "name") or
-                        (k == "name" and kustomize and ln in changed)]
-        if not REF_FIELDS & set(changed_keys):
+    def _assemble(self, group: Group, changed: set[int], side: Side, with_candidates: bool) -> RefChange | None:
+        fields = {k: v for k, v in group.fields.items() if v or k in ("tag", "newTag")}
+        kustomize = "newName" in fields or "newTag" in fields or (group.parent_key == "images" and "name" in fields)
+        if not (REF_FIELDS & set(fields) or (kustomize and "digest" in fields)):
+            return None  # a container spec (name + image) or a plain mapping: the line detectors decide
+        repo = _repository(fields, kustomize, group.parent_is_image)
+        used = {k for k in group.lines if k in fields and (k != "name" or kustomize or repo_uses_name(fields))}
+        changed_keys = [k for k in used if group.lines[k] in changed]
+        if not changed_keys:
             return None
         if repo is None:
-            return self._unassembled(group, changed_keys, side)
-        tag = fields.get("newTag") or fields.get("tag")
-        text = (fields["registry"].rstrip("/") + "/" if fields.get("registry") else "") + repo
-        text += f":{tag}" if tag else ""
-        text += f"@{fields['digest']}" if fields.get("digest") else ""
-        value = interpret(text)
+            return None if with_candidates else self._unassembled(group, changed_keys, side)
+        value = interpret(_join(fields, repo, kustomize))
         if value is None or not (group.parent_is_image or kustomize or self.kind == "starlark"
-                                 or strong(value)):
+                                 or strong(value) or "registry" in fields):
             return None
         first = min(group.lines[k] for k in changed_keys)
         context = "kustomize" if kustomize else ("starlark-split" if self.kind == "starlark" else "yaml-split")
         return self._make(value, context, self._path(side), first, side,
-                          lines=tuple(sorted(group.lines.values())))
-
+                          lines=tuple(sorted(group.lines[k] for k in used)))
 
     def _unassembled(self, group: Group, changed_keys: list[str], side: Side) -> RefChange | None:
         """A changed tag or digest whose repository is not in sight: report what is known, and say so."""
@@ -164,6 +171,32 @@ class FileExtractor:
                  "scan with --git to read it from the file",
         )
 
+
+def repo_uses_name(fields: dict[str, str]) -> bool:
+    """``name`` is the image path in Helm's ``name`` + ``tag`` and ``repository`` + ``name`` styles."""
+    return "name" in fields and "image" not in fields and "repo" not in fields
+
+
+def _repository(fields: dict[str, str], kustomize: bool, parent_is_image: bool) -> str | None:
+    if kustomize:
+        return fields.get("newName") or fields.get("name")
+    if fields.get("image"):
+        return fields["image"]
+    if fields.get("repository"):
+        if fields.get("name") and parent_is_image:
+            return fields["repository"].rstrip("/") + "/" + fields["name"]
+        return fields["repository"]
+    if fields.get("repo"):
+        return fields["repo"]
+    return fields.get("name") if parent_is_image else None
+
+
+def _join(fields: dict[str, str], repo: str, kustomize: bool) -> str:
+    registry = "" if kustomize else fields.get("registry", "").rstrip("/")
+    text = (registry + "/" if registry else "") + repo
+    tag = fields.get("newTag") if kustomize else fields.get("tag")
+    text += f":{tag}" if tag else ""
+    return text + (f"@{fields['digest']}" if fields.get("digest") else "")
 
 
 def _number(line: Line, side: Side) -> int:
