@@ -24,6 +24,7 @@ _BARE = re.compile(
 _FROM = re.compile(r"^\s*FROM\s+(?:--\S+\s+)*(?P<v>\S+)", re.IGNORECASE)
 _COPY_FROM = re.compile(r"^\s*(?:COPY|ADD|RUN)\b.*?--(?:from|mount=[^ ]*?from)=(?P<v>[^\s,]+)", re.IGNORECASE)
 _ARG = re.compile(r"^\s*ARG\s+(?P<name>\w+)=(?P<v>\S+)", re.IGNORECASE)
+_SYNTAX_DIRECTIVE = re.compile(r"^\s*#\s*syntax\s*=", re.IGNORECASE)
 _STAGE = re.compile(r"^\s*FROM\s+.*\s+AS\s+(?P<name>\S+)", re.IGNORECASE)
 _NON_IMAGE_KEYS = {
     "osimage", "vmimage", "machineimage", "diskimage", "bootimage", "instanceimage", "amiimage",
@@ -65,13 +66,26 @@ def strong(v: Interpretation) -> bool:
 
 
 def weak_ok(v: Interpretation) -> bool:
-    """Acceptable where the context says "image": also Docker Hub names like ``nginx`` or ``alpine:3``."""
+    """Acceptable where the context says "image": also Docker Hub names like ``nginx`` or ``grafana/grafana``."""
     if v.partial:
         return v.explicit_registry
     if strong(v) or v.tag is not None or v.digest is not None or v.templated:
         return True
-    return v.registry_implicit and v.repository is not None and v.repository.count("/") == 1 and (
-        v.repository.startswith("library/"))
+    return v.registry_implicit and v.repository is not None and v.repository.count("/") == 1 and not (
+        vm_image_name(v.repository))
+
+
+# Cloud machine images share keys with container images (``image:``, ``--image=``) but not their
+# names: AWS AMI ids, distribution images carrying a dashed version or an architecture
+# (``ubuntu-16-04-x64``, ``ubuntu-20.04``, ``cirros-0.6.2-x86_64-disk``), GCE public image projects.
+_VM_IMAGE = re.compile(
+    r"^library/(?:a[mrk]i-[0-9a-f]{8,17}|.*\d+[-.]\d+.*|.*-(?:x64|x86_64|amd64|arm64|aarch64|disk|lts))$"
+    r"|^[a-z0-9-]+-cloud/"
+)
+
+
+def vm_image_name(repository: str) -> bool:
+    return _VM_IMAGE.match(repository) is not None
 
 
 def scan_value(text: str, pos: int, op: str) -> tuple[int, int]:
@@ -123,6 +137,8 @@ def find_candidates(text: str, kind: FileKind, stages: frozenset[str] = frozense
         return []
     found: list[Candidate] = []
     if kind == "dockerfile":
+        if _SYNTAX_DIRECTIVE.match(text):
+            return []  # the BuildKit frontend that parses this file, never a deployed image
         found += _dockerfile(text, stages, args or {})
     found += _key_values(text, kind)
     found += _literals(text, found)
@@ -168,10 +184,12 @@ def _substitute_args(raw: str, args: dict[str, str]) -> str:
 def _key_values(text: str, kind: FileKind) -> list[Candidate]:
     out: list[Candidate] = []
     for m in _KEY.finditer(text):
-        key = m.group("key")
+        key, op = m.group("key"), m.group("op")
         if m.start() > 0 and text[m.start() - 1] not in " \t{,([;\"'-":
             continue
-        is_image = image_key(key) or (key == "container" and kind == "yaml")
+        if _not_an_assignment(text, m, kind):
+            continue
+        is_image = image_key(key) or (key == "container" and kind == "yaml" and op == ":")
         if not (is_image or image_context_key(key) or key in ("uses", "name")):
             continue
         start, end = scan_value(text, m.end(), m.group("op"))
@@ -195,6 +213,15 @@ def _key_values(text: str, kind: FileKind) -> list[Candidate]:
         if accepted:
             out.append(Candidate(start, start + len(raw), value, _kv_context(kind, key, m.group("op"), text)))
     return out
+
+
+def _not_an_assignment(text: str, m: re.Match[str], kind: FileKind) -> bool:
+    """A Makefile rule (``image: build``) or a label matcher (``{container="app"}``), not a key and value."""
+    op = m.group("op")
+    if kind == "makefile" and op == ":" and not text.startswith("\t"):
+        return True
+    before = text[m.start() - 1] if m.start() else ""
+    return op == "=" and before in "{," and kind not in CODE_KINDS and kind != "shell" and m.start() > 0
 
 
 def _pinned_or_hosted(v: Interpretation) -> bool:

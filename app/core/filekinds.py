@@ -17,7 +17,7 @@ _BY_SUFFIX: dict[str, FileKind] = {
     ".hcl": "terraform", ".tfvars": "terraform", ".toml": "toml", ".bzl": "starlark",
     ".bazel": "starlark", ".star": "starlark", ".md": "markdown", ".markdown": "markdown",
     ".js": "c-like", ".ts": "c-like", ".java": "c-like", ".rs": "c-like", ".c": "c-like",
-    ".cc": "c-like", ".kt": "c-like", ".groovy": "c-like", ".cs": "c-like",
+    ".cc": "c-like", ".proto": "c-like", ".kt": "c-like", ".groovy": "c-like", ".cs": "c-like",
     ".dockerfile": "dockerfile", ".containerfile": "dockerfile",
 }
 _BY_NAME: dict[str, FileKind] = {

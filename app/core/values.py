@@ -46,6 +46,11 @@ _MASKED = re.compile(r"tplx\d+x")
 _URL_SCHEME = re.compile(r"[a-zA-Z][a-zA-Z0-9+.-]*://")
 _TIME_LIKE = re.compile(r"^\d{1,2}:\d{2}(:\d{2})?$")
 _HOST_PORT = re.compile(r"^[\w.-]+:\d{1,5}$")
+# A version number or count is never a repository name ("image: 1.30.0", "image: 12345").
+_NUMBER = re.compile(r"^v?\d+(?:[._-]\d+)*$")
+# "NoSchedule", "PassRole", "Instance": taint effects, IAM actions and SDK enums after a colon.
+# Image tags are versions, dates or lower-case words; a capitalised word with no digit is a name.
+_WORD_TAG = re.compile(r"^[A-Z][a-z]+(?:[A-Z][a-z]*)*$")
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,9 +107,15 @@ def interpret(value: str) -> Interpretation | None:
     if partial and "/" not in core and ":" in masked[:-1]:
         return None
     ref = try_parse(core)
-    if ref is None:
+    if ref is None or _not_an_image(ref):
         return None
     return _describe(text, ref, core, templated=count > 0, partial=partial)
+
+
+def _not_an_image(ref: ImageRef) -> bool:
+    last = ref.repository.rsplit("/", 1)[-1]
+    return bool(_NUMBER.match(last) and ref.registry_implicit and "/" not in ref.repository.removeprefix(
+        "library/")) or (ref.tag is not None and _WORD_TAG.match(ref.tag) is not None)
 
 
 def _mask(text: str) -> tuple[str, int]:
