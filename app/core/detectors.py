@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from app.core.filekinds import FileKind
 from app.core.values import Interpretation, interpret, is_known_registry
@@ -50,7 +50,12 @@ def normalize_key(key: str) -> str:
 
 def image_key(key: str) -> bool:
     k = normalize_key(key)
-    return k.endswith("image") and k not in _NON_IMAGE_KEYS
+    return k.endswith(("image", "img")) and k not in _NON_IMAGE_KEYS
+
+
+def prefix_key(key: str) -> bool:
+    """Keys that name where images live, not one image: ``REGISTRY``, ``imageRepository``, ``repo``."""
+    return normalize_key(key).endswith(("registry", "repository", "repo", "prefix"))
 
 
 def image_context_key(key: str) -> bool:
@@ -140,8 +145,8 @@ def find_candidates(text: str, kind: FileKind, stages: frozenset[str] = frozense
         if _SYNTAX_DIRECTIVE.match(text):
             return []  # the BuildKit frontend that parses this file, never a deployed image
         found += _dockerfile(text, stages, args or {})
-    found += _key_values(text, kind)
-    found += _literals(text, found)
+    found += _key_values(text, kind, args or {} if kind in _VARIABLE_KINDS else {})
+    found += _literals(text, found, kind)
     found += _bare(text, found)
     found.sort(key=lambda c: c.start)
     return found
@@ -174,14 +179,36 @@ def dockerfile_context(texts: Iterable[str]) -> tuple[frozenset[str], dict[str, 
     return stages, args
 
 
+_VARIABLE_KINDS = {"makefile", "shell"}
+_ASSIGNMENT = re.compile(r"^\s*(?:export\s+|readonly\s+|declare\s+)?(?P<name>[A-Za-z_]\w*)\s*(?:\?=|:=|\+=|=)\s*"
+                         r"(?P<v>\"[^\"\s]*\"|'[^'\s]*'|[^\s#;\"']+)\s*(?:#.*)?$")
+_REFERENCE = re.compile(r"\$\{(\w+)\}|\$\((\w+)\)|\$(\w+)")
+
+
+def variable_assignments(texts: Iterable[str]) -> dict[str, str]:
+    """``NAME=value``, ``NAME ?= value``, ``export NAME=value``: literal Makefile and shell variables."""
+    out: dict[str, str] = {}
+    for text in texts:
+        m = _ASSIGNMENT.match(text)
+        if m and not text.startswith("\t"):
+            out.setdefault(m.group("name"), m.group("v").strip("\"'"))
+    return out
+
+
 def _substitute_args(raw: str, args: dict[str, str]) -> str:
+    """Replace ``${X}``, ``$(X)`` and ``$X`` by known values; variables may refer to others."""
     def repl(m: re.Match[str]) -> str:
-        return args.get(m.group(1) or m.group(2), m.group(0))
+        return args.get(m.group(1) or m.group(2) or m.group(3), m.group(0))
 
-    return re.sub(r"\$\{(\w+)\}|\$(\w+)", repl, raw)
+    for _ in range(4):
+        new = _REFERENCE.sub(repl, raw)
+        if new == raw:
+            break
+        raw = new
+    return raw
 
 
-def _key_values(text: str, kind: FileKind) -> list[Candidate]:
+def _key_values(text: str, kind: FileKind, variables: dict[str, str]) -> list[Candidate]:
     out: list[Candidate] = []
     for m in _KEY.finditer(text):
         key, op = m.group("key"), m.group("op")
@@ -200,9 +227,12 @@ def _key_values(text: str, kind: FileKind) -> list[Candidate]:
             if not _DOCKER_URI.match(raw):
                 continue
             start, raw = start + len("docker://"), raw[len("docker://"):]
-        value = interpret(raw)
+        value = _composed(text, start, end, kind) if kind in CODE_KINDS else interpret(
+            _substitute_args(raw, variables) if variables else raw)
         if value is None or _overlaps(start, end, out):
             continue
+        if prefix_key(key) and not is_image:
+            value = _as_prefix(value)
         if is_image and kind in CODE_KINDS:
             # In code, `image: str` (an annotation) or `kind = "image"` is a word, not a reference.
             accepted = _pinned_or_hosted(value)
@@ -246,13 +276,42 @@ def _kv_context(kind: FileKind, key: str, op: str, text: str) -> str:
     return "code-assignment"
 
 
-def _literals(text: str, taken: list[Candidate]) -> list[Candidate]:
+def _as_prefix(value: Interpretation) -> Interpretation:
+    """A registry or repository with no tag or digest is where images live: a partial reference."""
+    if value.tag is not None or value.digest is not None or value.templated or not value.explicit_registry:
+        return value
+    return replace(value, partial=True)
+
+
+_CONCAT = re.compile(r"\s*\+\s*")
+
+
+def _composed(text: str, start: int, end: int, kind: FileKind) -> Interpretation | None:
+    """A string literal, joined with the literals concatenated after it (``"a:" + "v1"``).
+
+    When an expression follows (``"registry.k8s.io/etcd:v" + version``) the reference is not
+    complete: a literal ending in ``/`` or ``:`` is a partial prefix, any other is templated.
+    """
+    raw, pos = text[start:end], end + 1
+    while kind in CODE_KINDS and (m := _CONCAT.match(text, pos)):
+        nxt = _QUOTED.match(text, m.end())
+        if nxt is None:
+            value = interpret(raw)
+            if value is not None and value.partial:
+                return value
+            composed = interpret(raw + "{expression}")
+            return replace(composed, text=raw) if composed is not None else None
+        raw, pos = raw + nxt.group(0)[1:-1], nxt.end()
+    return interpret(raw)
+
+
+def _literals(text: str, taken: list[Candidate], kind: FileKind) -> list[Candidate]:
     out: list[Candidate] = []
     for m in _QUOTED.finditer(text):
         start, end = m.start() + 1, m.end() - 1
         if _overlaps(start, end, taken):
             continue
-        value = interpret(text[start:end])
+        value = _composed(text, start, end, kind)
         if value is None:
             continue
         before = text[: m.start()]

@@ -13,7 +13,7 @@ from dataclasses import dataclass, replace
 
 from app.core.classify import Classifier, default_classifier
 from app.core.comment_syntax import line_comment_start
-from app.core.detectors import Candidate, dockerfile_context, find_candidates, strong
+from app.core.detectors import Candidate, dockerfile_context, find_candidates, strong, variable_assignments
 from app.core.diffs import FileDiff, Hunk, Line
 from app.core.filekinds import file_kind
 from app.core.models import RefChange, Side
@@ -46,8 +46,10 @@ class FileExtractor:
     def run(self) -> list[RefChange]:
         out: list[RefChange] = []
         stages, args = self._dockerfile_context() if self.kind == "dockerfile" else (frozenset(), {})
+        variables = {side: self._variables(side) for side in _SIDES} if self.kind in ("makefile", "shell") else {}
         for hunk in self.diff.hunks:
-            hits = [self._line_hit(line, stages, args) for line in hunk.lines if line.kind != " "]
+            hits = [self._line_hit(line, stages, variables.get(_side(line), args))
+                    for line in hunk.lines if line.kind != " "]
             splits, consumed = self._splits(hunk, hits)
             for hit in hits:
                 if (hit.side, _number(hit.line, hit.side)) in consumed:
@@ -59,11 +61,23 @@ class FileExtractor:
         return out
 
     def _line_hit(self, line: Line, stages: frozenset[str], args: dict[str, str]) -> _LineHit:
-        side: Side = "added" if line.kind == "+" else "removed"
-        return _LineHit(line, side, find_candidates(line.text, self.kind, stages, args))
+        return _LineHit(line, _side(line), find_candidates(line.text, self.kind, stages, args))
 
     def _path(self, side: Side) -> str:
+        """Where a reference is reported: the new path on both sides of a rename (GitHub reviews that path)."""
+        return self.diff.path
+
+    def _source_path(self, side: Side) -> str:
+        """Where a side's text is read from: a renamed file's old side lives at its old path."""
         return (self.diff.new_path if side == "added" else self.diff.old_path) or self.diff.path
+
+    def _variables(self, side: Side) -> dict[str, str]:
+        """Literal Makefile/shell variables of one side: the whole file when readable, else the hunks."""
+        full = self._read(side)
+        if full is not None:
+            return variable_assignments(full)
+        keep = "+" if side == "added" else "-"
+        return variable_assignments(ln.text for h in self.diff.hunks for ln in h.lines if ln.kind in (" ", keep))
 
     def _ref_changes(self, hit: _LineHit, in_place: set[int]) -> Iterator[RefChange]:
         cstart = line_comment_start(self.diff.path, hit.line.text)
@@ -94,7 +108,7 @@ class FileExtractor:
 
     def _read(self, side: Side) -> list[str] | None:
         if side not in self._file_lines:
-            text = self.reader(self._path(side), side) if self.reader else None
+            text = self.reader(self._source_path(side), side) if self.reader else None
             self._file_lines[side] = text.splitlines() if text is not None else None
         return self._file_lines[side]
 
@@ -197,6 +211,13 @@ def _join(fields: dict[str, str], repo: str, kustomize: bool) -> str:
     tag = fields.get("newTag") if kustomize else fields.get("tag")
     text += f":{tag}" if tag else ""
     return text + (f"@{fields['digest']}" if fields.get("digest") else "")
+
+
+_SIDES: tuple[Side, Side] = ("added", "removed")
+
+
+def _side(line: Line) -> Side:
+    return "added" if line.kind == "+" else "removed"
 
 
 def _number(line: Line, side: Side) -> int:

@@ -39,6 +39,8 @@ _PLACEHOLDER = re.compile(
     r"|\$[A-Za-z_][A-Za-z0-9_]*"  # $VAR
     r"|%[-+# 0]*\d*[vsdq]"  # printf verbs
     r"|\{[A-Za-z_][A-Za-z0-9_]*\}"  # {ARCH}, Python str.format
+    r"|\{\d*\}"  # Python "{}".format
+    r"|\{\{(?!.*\}\}).*$"  # a template action that continues on the next line: "repo:{{ or .Version"
 )
 _GO_TEMPLATE_DEFAULT = re.compile(r"^\{\{-?\s*if\b.*?\}\}.*?\{\{-?\s*else\s*-?\}\}(?P<ref>.*?)\{\{-?\s*end\s*-?\}\}$")
 _MASK = "tplx{}x"
