@@ -152,3 +152,20 @@ def test_git_mode_reads_registry_and_image_keys(tmp_path: Path) -> None:
         ("added", "registry.k8s.io/ingress-nginx/controller:v1.9.5"),
         ("removed", "registry.k8s.io/ingress-nginx/controller:v1.9.4"),
     }
+
+
+def test_helm_global_registry_is_the_default_registry() -> None:
+    text = (
+        "global:\n  image:\n    registry: registry.k8s.io\n\ncontroller:\n  image:\n"
+        "    # registry: registry.k8s.io\n    image: ingress-nginx/controller\n    tag: v1.9.4\n"
+    )
+    files: dict[Side, str] = {"removed": text, "added": text.replace("v1.9.4", "v1.9.5")}
+    refs = refs_of("values.yaml", files["removed"], files["added"], reader=lambda _path, side: files[side])
+    assert by_side(refs)["added"] == ["registry.k8s.io/ingress-nginx/controller:v1.9.5"]
+
+
+def test_list_of_images_that_are_not_kustomize_entries() -> None:
+    text = "images:\n- name: gcr.io/k8s-staging-cluster-api/capd-manager:dev\n  loadBehavior: tryLoad\n"
+    refs = added("test/e2e/config/docker.yaml", text)
+    assert [(r.reference, r.context) for r in refs] == [
+        ("gcr.io/k8s-staging-cluster-api/capd-manager:dev", "yaml-value")]

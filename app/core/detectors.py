@@ -227,8 +227,7 @@ def _key_values(text: str, kind: FileKind, variables: dict[str, str]) -> list[Ca
             if not _DOCKER_URI.match(raw):
                 continue
             start, raw = start + len("docker://"), raw[len("docker://"):]
-        value = _composed(text, start, end, kind) if kind in CODE_KINDS else interpret(
-            _substitute_args(raw, variables) if variables else raw)
+        value = _composed(text, start, end, kind) if kind in CODE_KINDS else _resolved(raw, variables)
         if value is None or _overlaps(start, end, out):
             continue
         if prefix_key(key) and not is_image:
@@ -274,6 +273,19 @@ def _kv_context(kind: FileKind, key: str, op: str, text: str) -> str:
     if kind in ("shell", "makefile") or op in ("?=", "+=", ":="):
         return "shell-variable"
     return "code-assignment"
+
+
+def _resolved(raw: str, variables: dict[str, str]) -> Interpretation | None:
+    """The value with known variables substituted.
+
+    A value made only of variables (``$(REGISTRY)/$(NAME):$(TAG)``) counts only when every variable is
+    known: half-resolved, it says less than the assignments it came from.
+    """
+    value = interpret(raw)
+    if not variables:
+        return value
+    resolved = interpret(_substitute_args(raw, variables))
+    return resolved if value is not None or (resolved is not None and not resolved.templated) else None
 
 
 def _as_prefix(value: Interpretation) -> Interpretation:

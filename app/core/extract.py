@@ -17,7 +17,7 @@ from app.core.detectors import Candidate, dockerfile_context, find_candidates, s
 from app.core.diffs import FileDiff, Hunk, Line
 from app.core.filekinds import file_kind
 from app.core.models import RefChange, Side
-from app.core.splits import REF_FIELDS, SPLIT_STARLARK, SPLIT_YAML, Group, sibling_group
+from app.core.splits import REF_FIELDS, SPLIT_STARLARK, SPLIT_YAML, Group, global_registry, sibling_group
 from app.core.values import Interpretation, interpret
 
 # Reads a file's whole text on one side ("added" = new side), or None when unavailable.
@@ -137,7 +137,7 @@ class FileExtractor:
             if group is None or group.first in groups:
                 continue
             with_candidates = any(changed[n].candidates for n in group.lines.values() if n in changed)
-            ref = self._assemble(group, set(changed), side, with_candidates)
+            ref = self._assemble(group, set(changed), side, with_candidates, view)
             if ref is not None:
                 groups[group.first] = ref
         return list(groups.values())
@@ -149,7 +149,8 @@ class FileExtractor:
         keep = "+" if side == "added" else "-"
         return {_number(ln, side): ln.text for ln in hunk.lines if ln.kind in (" ", keep)}
 
-    def _assemble(self, group: Group, changed: set[int], side: Side, with_candidates: bool) -> RefChange | None:
+    def _assemble(self, group: Group, changed: set[int], side: Side, with_candidates: bool,
+                  view: dict[int, str]) -> RefChange | None:
         fields = {k: v for k, v in group.fields.items() if v or k in ("tag", "newTag")}
         kustomize = "newName" in fields or "newTag" in fields or (group.parent_key == "images" and "name" in fields)
         if not (REF_FIELDS & set(fields) or (kustomize and "digest" in fields)):
@@ -161,6 +162,8 @@ class FileExtractor:
             return None
         if repo is None:
             return None if with_candidates else self._unassembled(group, changed_keys, side)
+        if not kustomize and "registry" not in fields and "." not in repo.split("/", 1)[0]:
+            fields["registry"] = global_registry(view) or ""
         value = interpret(_join(fields, repo, kustomize))
         if value is None or not (group.parent_is_image or kustomize or self.kind == "starlark"
                                  or strong(value) or "registry" in fields):

@@ -114,3 +114,25 @@ def field_value(raw: str) -> str:
     if len(raw) >= 2 and raw[0] == raw[-1] and raw[0] in "\"'":
         raw = raw[1:-1]
     return raw
+
+
+_GLOBAL_REGISTRY = re.compile(r"^\s+(?:imageRegistry|registry)\s*:\s*(?P<val>\S+)")
+
+
+def global_registry(view: dict[int, str]) -> str | None:
+    """The Helm chart-wide registry (``global.imageRegistry``, ``global.image.registry``), if written.
+
+    Charts fall back to it for every image whose mapping names no registry of its own.
+    """
+    inside = False
+    for n in sorted(view):
+        text = view[n]
+        if _blank(text):
+            continue
+        if not text[0].isspace():
+            inside = text.rstrip() == "global:"
+            continue
+        m = _GLOBAL_REGISTRY.match(text) if inside else None
+        if m:
+            return field_value(m.group("val")) or None
+    return None

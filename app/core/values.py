@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from app.core.references import ImageRef, split_domain, try_parse
+from app.core.references import DIGEST_HEX_LENGTHS, ImageRef, split_domain, try_parse
 
 # Registries that make a bare "host/path" (no tag) an image reference by themselves.
 KNOWN_REGISTRY_SUFFIXES = (
@@ -116,6 +116,8 @@ def interpret(value: str) -> Interpretation | None:
 
 def _not_an_image(ref: ImageRef) -> bool:
     last = ref.repository.rsplit("/", 1)[-1]
+    if ref.registry_implicit and ref.repository.removeprefix("library/") in DIGEST_HEX_LENGTHS:
+        return True  # "sha256:<hex>": a digest on its own (Helm digest values, README tables of them)
     return bool(_NUMBER.match(last) and ref.registry_implicit and "/" not in ref.repository.removeprefix(
         "library/")) or (ref.tag is not None and _WORD_TAG.match(ref.tag) is not None)
 
