@@ -13,6 +13,9 @@ NOT_IMAGES = [
     ("openstack.yaml", "      image: ubuntu-20.04"),
     ("openstack.yaml", "      image: cirros-0.6.2-x86_64-disk"),
     ("main.tf", '  image  = "debian-11-x64"'),
+    ("docs/quick-start.md", 'export CLOUDSCALE_MACHINE_IMAGE="custom:ubuntu-2404-kube-v1.36.1"'),
+    ("docs/quick-start.md", 'export NODE_IMAGE="ubuntu-noble"'),
+    ("cluster.yaml", "  osImage: debian-12-genericcloud"),
     # label, taint and IAM keys
     ("pkg/taints.go", '\ttaint := "node-role.kubernetes.io/control-plane:NoSchedule"'),
     ("nodes.yaml", "    - nvidia.com/gpu:NoSchedule"),

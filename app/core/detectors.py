@@ -48,9 +48,14 @@ def normalize_key(key: str) -> str:
     return re.sub(r"[-_]", "", last).lower()
 
 
+# Keys ending in these name machine images whatever their prefix (CLOUDSCALE_MACHINE_IMAGE, nodeOsImage).
+_VM_IMAGE_KEY_SUFFIXES = ("osimage", "vmimage", "machineimage", "diskimage", "bootimage", "instanceimage",
+                          "serverimage", "cloudimage", "amiimage", "nodeimageid")
+
+
 def image_key(key: str) -> bool:
     k = normalize_key(key)
-    return k.endswith(("image", "img")) and k not in _NON_IMAGE_KEYS
+    return k.endswith(("image", "img")) and k not in _NON_IMAGE_KEYS and not k.endswith(_VM_IMAGE_KEY_SUFFIXES)
 
 
 def prefix_key(key: str) -> bool:
@@ -60,7 +65,9 @@ def prefix_key(key: str) -> bool:
 
 def image_context_key(key: str) -> bool:
     k = normalize_key(key)
-    return k not in _NON_IMAGE_KEYS and ("image" in k or "registry" in k or k in ("canonical", "download", "container"))
+    if k in _NON_IMAGE_KEYS or k.endswith(_VM_IMAGE_KEY_SUFFIXES):
+        return False
+    return "image" in k or "registry" in k or k in ("canonical", "download", "container")
 
 
 def strong(v: Interpretation) -> bool:
@@ -83,8 +90,12 @@ def weak_ok(v: Interpretation) -> bool:
 # Cloud machine images share keys with container images (``image:``, ``--image=``) but not their
 # names: AWS AMI ids, distribution images carrying a dashed version or an architecture
 # (``ubuntu-16-04-x64``, ``ubuntu-20.04``, ``cirros-0.6.2-x86_64-disk``), GCE public image projects.
+# Official Docker Hub images put versions in tags (ubuntu:noble); a distribution name with a dash
+# suffix and no tag (ubuntu-noble, debian-12-generic) is a cloud image slug.
 _VM_IMAGE = re.compile(
-    r"^library/(?:a[mrk]i-[0-9a-f]{8,17}|.*\d+[-.]\d+.*|.*-(?:x64|x86_64|amd64|arm64|aarch64|disk|lts))$"
+    r"^library/(?:a[mrk]i-[0-9a-f]{8,17}|.*\d+[-.]\d+.*|.*-(?:x64|x86_64|amd64|arm64|aarch64|disk|lts)"
+    r"|(?:ubuntu|debian|centos|rhel|fedora|rocky|rockylinux|alma|almalinux|flatcar|cos|windows|amzn|amazon"
+    r"|opensuse|sles|coreos)-.*)$"
     r"|^[a-z0-9-]+-cloud/"
 )
 
@@ -327,6 +338,8 @@ def _literals(text: str, taken: list[Candidate], kind: FileKind) -> list[Candida
         if value is None:
             continue
         before = text[: m.start()]
+        if _machine_image_key_before(before):
+            continue
         imagey = bool(_IMAGE_WORDS.search(before[-60:])) or _names_registry(value)
         if value.registry_implicit and not any(ch.isdigit() for ch in value.tag or ""):
             imagey = imagey and bool(re.search(r"(?i)image|registry", before[-60:]))
@@ -336,6 +349,14 @@ def _literals(text: str, taken: list[Candidate], kind: FileKind) -> list[Candida
                 prefix and (value.repository or concat)):
             out.append(Candidate(start, end, value, "code-literal"))
     return out
+
+
+_KEY_BEFORE = re.compile(r"(?P<key>[A-Za-z_][\w.-]*)[\"']?\s*(?::=|=|:)\s*$")
+
+
+def _machine_image_key_before(before: str) -> bool:
+    m = _KEY_BEFORE.search(before)
+    return m is not None and normalize_key(m.group("key")).endswith(_VM_IMAGE_KEY_SUFFIXES)
 
 
 def _names_registry(value: Interpretation) -> bool:
