@@ -169,3 +169,19 @@ def test_list_of_images_that_are_not_kustomize_entries() -> None:
     refs = added("test/e2e/config/docker.yaml", text)
     assert [(r.reference, r.context) for r in refs] == [
         ("gcr.io/k8s-staging-cluster-api/capd-manager:dev", "yaml-value")]
+
+
+def test_far_tag_next_to_pull_policy_is_partial_without_a_section() -> None:
+    def text(tag: str) -> str:
+        return "controller:\n  image:\n    image: org/app\n" + "".join(
+            f"    opt{i}: x\n" for i in range(8)) + f"    tag: {tag}\n    pullPolicy: IfNotPresent\n"
+
+    refs = refs_of("values.yaml", text("v1"), text("v2"))
+    assert {(r.reference, r.partial) for r in refs} == {(":v1", True), (":v2", True)}
+
+
+def test_far_tag_of_an_unknown_mapping_is_not_reported() -> None:
+    def text(tag: str) -> str:
+        return "release:\n  notes:\n" + "".join(f"    opt{i}: x\n" for i in range(8)) + f"    tag: {tag}\n"
+
+    assert refs_of("config.yaml", text("v1"), text("v2")) == []

@@ -176,7 +176,8 @@ class FileExtractor:
     def _unassembled(self, group: Group, changed_keys: list[str], side: Side) -> RefChange | None:
         """A changed tag or digest whose repository is not in sight: report what is known, and say so."""
         tag, digest = group.fields.get("tag") or group.fields.get("newTag"), group.fields.get("digest")
-        if not group.parent_is_image or not (tag or digest) or "{{" in (tag or ""):
+        image_like = group.parent_is_image or bool(group.keys & _IMAGE_SIBLINGS)
+        if not image_like or not (tag or digest) or "{{" in (tag or ""):
             return None
         text = (f":{tag}" if tag else "") + (f"@{digest}" if digest else "")
         first = min(group.lines[k] for k in changed_keys)
@@ -217,6 +218,8 @@ def _join(fields: dict[str, str], repo: str, kustomize: bool) -> str:
 
 
 _SIDES: tuple[Side, Side] = ("added", "removed")
+# Keys that only an image mapping has: a tag next to them is an image tag even when its parent is out of sight.
+_IMAGE_SIBLINGS = {"pullPolicy", "imagePullPolicy", "pullSecrets", "digest", "registry"}
 
 
 def _side(line: Line) -> Side:
@@ -263,6 +266,19 @@ def extract(files: Iterable[FileDiff], classifier: Classifier | None = None, rea
     out: list[RefChange] = []
     for diff in files:
         out += extract_file(diff, classifier, reader, commit)
+    return out
+
+
+def split_reads_needed(files: Iterable[FileDiff]) -> list[tuple[FileDiff, tuple[Side, ...]]]:
+    """Files, with their sides, whose split references need keys outside the diff context.
+
+    Those are the files worth reading whole (the App pays one API request per file and side).
+    """
+    out: list[tuple[FileDiff, tuple[Side, ...]]] = []
+    for diff in files:
+        sides = tuple(side for side in _SIDES if any(r.note and r.side == side for r in extract_file(diff)))
+        if sides:
+            out.append((diff, sides))
     return out
 
 

@@ -17,6 +17,7 @@ SPLIT_STARLARK = re.compile(
     r"^(?P<indent>\s*)(?P<dash>)(?P<key>registry|repository|tag|digest)\s*=\s*(?P<val>\"[^\"]*\")\s*,?\s*$"
 )
 # Keys that make a mapping an image by themselves (with a repository-like sibling).
+_ANY_KEY = re.compile(r"^\s*(?:-\s+)?(?P<key>[\w.-]+)\s*[:=]")
 REF_FIELDS = {"tag", "newTag", "digest", "repository", "repo", "registry", "newName"}
 
 
@@ -27,6 +28,7 @@ class Group:
     lines: dict[str, int]
     parent_is_image: bool
     parent_key: str  # the key of the enclosing mapping ("images" for kustomize), or ""
+    keys: set[str]  # every key of the mapping seen, split field or not (pullPolicy, ...)
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,9 +54,13 @@ def sibling_group(view: dict[int, str], number: int, pattern: re.Pattern[str], s
     column = m.start("key")
     fields: dict[str, str] = {}
     lines: dict[str, int] = {}
+    keys: set[str] = set()
     parent = ""
 
     def take(n: int) -> None:
+        km = _ANY_KEY.match(view[n])
+        if km and _shape(view[n]).column == column:
+            keys.add(km.group("key"))
         sm = pattern.match(view[n])
         if sm and sm.group("key") not in fields and _shape(view[n]).column == column:
             fields[sm.group("key")] = field_value(sm.group("val") or "")
@@ -90,7 +96,7 @@ def sibling_group(view: dict[int, str], number: int, pattern: re.Pattern[str], s
     parent = parent or section.strip()
     parent_key = parent.lstrip("- ").split(":", 1)[0].strip()
     parent_is_image = "image" in parent.lower() or "container_pull" in parent
-    return Group(min(lines.values()), fields, lines, parent_is_image, parent_key) if lines else None
+    return Group(min(lines.values()), fields, lines, parent_is_image, parent_key, keys) if lines else None
 
 
 def _parent_of_item(view: dict[int, str], n: int) -> str:
