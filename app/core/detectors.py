@@ -72,9 +72,14 @@ def image_context_key(key: str) -> bool:
 
 def strong(v: Interpretation) -> bool:
     """A reference on its own: an explicit registry host, and a tag, a digest or a known registry."""
-    if v.partial or not v.explicit_registry or (not v.repository and not v.templated):
+    if v.partial or not _lower_host(v) or (not v.repository and not v.templated):
         return False
     return v.tag is not None or v.digest is not None or v.templated or is_known_registry(v.registry)
+
+
+def _lower_host(v: Interpretation) -> bool:
+    """An explicit registry written as hosts are: the grammar takes ``Microsoft.Network/x`` for one, people do not."""
+    return v.explicit_registry and v.registry is not None and v.registry == v.registry.lower()
 
 
 def weak_ok(v: Interpretation) -> bool:
@@ -344,7 +349,7 @@ def _literals(text: str, taken: list[Candidate], kind: FileKind) -> list[Candida
         if value.registry_implicit and not any(ch.isdigit() for ch in value.tag or ""):
             imagey = imagey and bool(re.search(r"(?i)image|registry", before[-60:]))
         concat = text[m.end():].lstrip().startswith("+") or before.rstrip().endswith("+")
-        prefix = value.partial and value.explicit_registry and (concat or "/" in value.text.rstrip("/:"))
+        prefix = value.partial and _lower_host(value) and (concat or "/" in value.text.rstrip("/:"))
         if strong(value) or (imagey and value.tag is not None and not value.partial) or (
                 prefix and (value.repository or concat)):
             out.append(Candidate(start, end, value, "code-literal"))
