@@ -19,6 +19,9 @@ NOT_IMAGES = [
     # label, taint and IAM keys
     ("pkg/taints.go", '\ttaint := "node-role.kubernetes.io/control-plane:NoSchedule"'),
     ("nodes.yaml", "    - nvidia.com/gpu:NoSchedule"),
+    (".github/workflows/release.yaml", '      run: yq -i \'.metadata.labels["helm.sh/chart:"]\' x.yaml'),
+    ("hack/labels.sh", 'grep "app.kubernetes.io/version:" rendered.yaml'),
+    ("pkg/labels.go", '\tkey := "cluster.x-k8s.io/cluster-name:" + name'),
     ("pkg/iam.go", '\t\tAction: []string{"ec2:DescribeInstances", "iam:PassRole"},'),
     ("pkg/model.go", '\tResourceType: "ec2:Instance",'),
     ("policy.json", '      "Action": "s3:GetObject",'),
@@ -40,6 +43,8 @@ NOT_IMAGES = [
     # a digest on its own (a README table of Helm values)
     ("charts/x/README.md", '| controller.image.digest | string | `"sha256:' + "4e" * 32 + '"` | |'),
     ("values.yaml", '  digestChroot: "sha256:' + "af" * 32 + '"'),
+    # a top-level digest of a Helm Chart.lock, not an image's
+    ("charts/x/Chart.lock", "digest: sha256:" + "0a" * 32),
     # BuildKit frontend: a parser directive, not a deployed image
     ("Dockerfile", "# syntax=docker/dockerfile:1.4"),
     ("build/Dockerfile", "# syntax=docker.io/docker/dockerfile:1.7@sha256:" + "c" * 64),

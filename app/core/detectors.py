@@ -325,8 +325,8 @@ def _composed(text: str, start: int, end: int, kind: FileKind) -> Interpretation
         nxt = _QUOTED.match(text, m.end())
         if nxt is None:
             value = interpret(raw)
-            if value is not None and value.partial:
-                return value
+            if raw.endswith(("/", ":")) or (value is not None and value.partial):
+                return value  # a prefix, or what only looks like one (a label key and its colon)
             composed = interpret(raw + "{expression}")
             return replace(composed, text=raw) if composed is not None else None
         raw, pos = raw + nxt.group(0)[1:-1], nxt.end()

@@ -176,7 +176,7 @@ class FileExtractor:
     def _unassembled(self, group: Group, changed_keys: list[str], side: Side) -> RefChange | None:
         """A changed tag or digest whose repository is not in sight: report what is known, and say so."""
         tag, digest = group.fields.get("tag") or group.fields.get("newTag"), group.fields.get("digest")
-        image_like = group.parent_is_image or bool(group.keys & _IMAGE_SIBLINGS)
+        image_like = group.parent_is_image or bool((group.keys - set(changed_keys)) & _IMAGE_SIBLINGS)
         if not image_like or not (tag or digest) or "{{" in (tag or ""):
             return None
         text = (f":{tag}" if tag else "") + (f"@{digest}" if digest else "")

@@ -109,9 +109,21 @@ def interpret(value: str) -> Interpretation | None:
     if partial and "/" not in core and ":" in masked[:-1]:
         return None
     ref = try_parse(core)
-    if ref is None or _not_an_image(ref):
+    if ref is None or _not_an_image(ref) or (partial and _label_key(ref)):
         return None
     return _describe(text, ref, core, templated=count > 0, partial=partial)
+
+
+# Domains of Kubernetes label, annotation and taint keys (app.kubernetes.io/name, helm.sh/chart,
+# cluster.x-k8s.io/cluster-name): a prefix "host/name:" there is a key and its colon. Only prefixes:
+# kops writes complete references under kops.k8s.io/remapped-image/ on purpose.
+_LABEL_DOMAINS = ("kubernetes.io", "k8s.io", "helm.sh", "openshift.io")
+
+
+def _label_key(ref: ImageRef) -> bool:
+    host = ref.registry.lower()
+    return not ref.registry_implicit and not is_known_registry(host) and any(
+        host == d or host.endswith(("." + d, "-" + d)) for d in _LABEL_DOMAINS)
 
 
 def _not_an_image(ref: ImageRef) -> bool:
