@@ -30,6 +30,8 @@ NOT_IMAGES = [
     ("dashboard.json", '  "expr": "kube_pod_container_info{image=~\\"$image\\", container=\\"app\\"}"'),
     # Azure resource types: upper case is never a registry host in practice
     ("provider/azure/zones.go", '\tid := "Microsoft.Network/dnszones/" + zone'),
+    # Docker Desktop label keys under a docker.io subdomain that serves no images
+    ("pkg/provider.go", '\tkey := "desktop.docker.io/ports/6443/tcp"'),
     # numbers
     ("values.yaml", "  image: 12345"),
     ("values.yaml", '  image: "1.30.0"'),

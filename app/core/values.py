@@ -75,12 +75,18 @@ class Interpretation:
         return self.registry is not None and not self.registry_implicit
 
 
+_DOCKER_HUB_HOSTS = {"index.docker.io", "registry-1.docker.io", "registry.docker.io", "mirror.docker.io"}
+
+
 def is_known_registry(host: str | None) -> bool:
     if not host:
         return False
     host = host.lower().split(":", 1)[0]
     if ".dkr.ecr." in host and host.endswith(".amazonaws.com"):
         return True
+    if host.endswith(".docker.io"):
+        # Docker Hub serves images from these alone; desktop.docker.io/... are Docker Desktop label keys.
+        return host in _DOCKER_HUB_HOSTS
     return any(host == s or host.endswith("." + s) for s in KNOWN_REGISTRY_SUFFIXES)
 
 
