@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
-import pytest
-from diff_helpers import added, by_side, refs_of
+from pathlib import Path
 
+import pytest
+from diff_helpers import added, by_side, make_diff, refs_of
+
+from app.analysis.scan import scan_change
 from app.core.filekinds import file_kind
+from app.local.inputs import from_diff
 
 MAKEFILE = """REGISTRY ?= gcr.io/k8s-staging-capi-foo
 IMAGE_NAME ?= foo-controller
@@ -135,3 +139,10 @@ def test_renamed_file_reader_reads_the_old_path_for_removals() -> None:
         ("added", "new/values.yaml", "quay.io/org/app:v2"), ("removed", "new/values.yaml", "quay.io/org/app:v1"),
     }
     assert set(seen) == {("new/values.yaml", "added"), ("old/values.yaml", "removed")}
+
+
+def test_img_variable_passes_the_cli_prefilter(tmp_path: Path) -> None:
+    diff = tmp_path / "change.diff"
+    diff.write_bytes(make_diff("Makefile", "IMG ?= controller:v1.0.0\n", "IMG ?= controller:v1.1.0\n"))
+    refs = scan_change(from_diff(str(diff)))
+    assert by_side(refs) == {"added": ["controller:v1.1.0"], "removed": ["controller:v1.0.0"]}
