@@ -82,6 +82,21 @@ def test_prefixes_are_partial(path: str, line: str) -> None:
     assert len(refs) == 1 and refs[0].partial and refs[0].tag is None and refs[0].digest is None
 
 
+@pytest.mark.parametrize(
+    ("line", "partial"),
+    [
+        ("Promote from `gcr.io/k8s-staging-kind` to registry.k8s.io.", True),
+        ('images are pushed to "us-central1-docker.pkg.dev/k8s-staging-images/kind"', True),
+        ("pull `quay.io/prometheus` first", True),
+        ('  "gcr.io/k8s-staging-kind/node"', False),
+        ('  "registry.k8s.io/pause"', False),
+    ],
+)
+def test_a_registry_namespace_without_an_image_is_partial(line: str, partial: bool) -> None:
+    refs = added("docs/release.md", line + "\n")
+    assert len(refs) == 1 and refs[0].partial is partial
+
+
 def test_repository_key_with_a_tag_is_complete() -> None:
     refs = added("Makefile", "IMAGE_REPO ?= gcr.io/k8s-staging-foo/bar:v1.0.0\n")
     assert [(r.reference, r.partial) for r in refs] == [("gcr.io/k8s-staging-foo/bar:v1.0.0", False)]

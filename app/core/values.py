@@ -117,7 +117,21 @@ def interpret(value: str) -> Interpretation | None:
     ref = try_parse(core)
     if ref is None or _not_an_image(ref) or (partial and _label_key(ref)):
         return None
-    return _describe(text, ref, core, templated=count > 0, partial=partial)
+    return _describe(text, ref, core, templated=count > 0, partial=partial or _namespace_only(ref))
+
+
+# Registries whose images sit below a namespace: gcr.io/<project>/<image>, quay.io/<org>/<image>,
+# <region>-docker.pkg.dev/<project>/<repository>/<image>. Fewer components and no tag is where images
+# live (gcr.io/k8s-staging-kind), a prefix. (k8s.gcr.io and mirror.gcr.io serve single names.)
+_NAMESPACED = {"gcr.io": 2, "us.gcr.io": 2, "eu.gcr.io": 2, "asia.gcr.io": 2, "quay.io": 2, "ghcr.io": 2}
+
+
+def _namespace_only(ref: ImageRef) -> bool:
+    if ref.tag is not None or ref.digest is not None or ref.registry_implicit:
+        return False
+    host = ref.registry.lower()
+    need = _NAMESPACED.get(host, 3 if host.endswith("-docker.pkg.dev") else 0)
+    return ref.repository.count("/") + 1 < need
 
 
 # Domains of Kubernetes label, annotation and taint keys (app.kubernetes.io/name, helm.sh/chart,
