@@ -32,6 +32,8 @@ NOT_IMAGES = [
     ("provider/azure/zones.go", '\tid := "Microsoft.Network/dnszones/" + zone'),
     # Docker Desktop label keys under a docker.io subdomain that serves no images
     ("pkg/provider.go", '\tkey := "desktop.docker.io/ports/6443/tcp"'),
+    # a MIME type table
+    ("rootfs/etc/mime.types", "# img: application/octet-stream"),
     # numbers
     ("values.yaml", "  image: 12345"),
     ("values.yaml", '  image: "1.30.0"'),

@@ -55,7 +55,12 @@ _VM_IMAGE_KEY_SUFFIXES = ("osimage", "vmimage", "machineimage", "diskimage", "bo
 
 def image_key(key: str) -> bool:
     k = normalize_key(key)
-    return k.endswith(("image", "img")) and k not in _NON_IMAGE_KEYS and not k.endswith(_VM_IMAGE_KEY_SUFFIXES)
+    return k.endswith("image") and k not in _NON_IMAGE_KEYS and not k.endswith(_VM_IMAGE_KEY_SUFFIXES)
+
+
+def img_variable(key: str, op: str) -> bool:
+    """``IMG ?= ...``, ``CONTROLLER_IMG=...``: an assignment, not a ``img:`` key (a MIME type table has those)."""
+    return op != ":" and normalize_key(key).endswith("img")
 
 
 def prefix_key(key: str) -> bool:
@@ -232,7 +237,7 @@ def _key_values(text: str, kind: FileKind, variables: dict[str, str]) -> list[Ca
             continue
         if _not_an_assignment(text, m, kind):
             continue
-        is_image = image_key(key) or (key == "container" and kind == "yaml" and op == ":")
+        is_image = image_key(key) or img_variable(key, op) or (key == "container" and kind == "yaml" and op == ":")
         if not (is_image or image_context_key(key) or key in ("uses", "name")):
             continue
         start, end = scan_value(text, m.end(), m.group("op"))
