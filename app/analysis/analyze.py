@@ -40,6 +40,8 @@ class ChangeSet:
     policy: Policy | None = None
     # True when ``files`` are the commits' diffs one after another (a mailbox), not one diff of the change.
     files_are_commits: bool = False
+    # Extra lines for the summary from the fetch step (e.g. files read whole for split references).
+    notes: list[str] = field(default_factory=list)
 
 
 @dataclass(slots=True)
@@ -81,6 +83,7 @@ def analyze(change: ChangeSet, ctx: AnalysisContext | None = None) -> Analysis:
     analysis = evaluation.to_analysis(
         refs, not_analysed=change.not_analysed, files_analysed=sum(1 for f in change.files if not f.binary)
     )
+    analysis.summary_notes = [*change.notes, *analysis.summary_notes]
     if commits is not None:
         # Commit-level references (with their sha) show what the net diff hides: a staging
         # image added in one commit and removed in a later one.

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from app.core.filekinds import FileKind
 from app.core.values import Interpretation, interpret, is_known_registry
@@ -24,6 +24,7 @@ _BARE = re.compile(
 _FROM = re.compile(r"^\s*FROM\s+(?:--\S+\s+)*(?P<v>\S+)", re.IGNORECASE)
 _COPY_FROM = re.compile(r"^\s*(?:COPY|ADD|RUN)\b.*?--(?:from|mount=[^ ]*?from)=(?P<v>[^\s,]+)", re.IGNORECASE)
 _ARG = re.compile(r"^\s*ARG\s+(?P<name>\w+)=(?P<v>\S+)", re.IGNORECASE)
+_SYNTAX_DIRECTIVE = re.compile(r"^\s*#\s*syntax\s*=", re.IGNORECASE)
 _STAGE = re.compile(r"^\s*FROM\s+.*\s+AS\s+(?P<name>\S+)", re.IGNORECASE)
 _NON_IMAGE_KEYS = {
     "osimage", "vmimage", "machineimage", "diskimage", "bootimage", "instanceimage", "amiimage",
@@ -47,31 +48,70 @@ def normalize_key(key: str) -> str:
     return re.sub(r"[-_]", "", last).lower()
 
 
+# Keys ending in these name machine images whatever their prefix (CLOUDSCALE_MACHINE_IMAGE, nodeOsImage).
+_VM_IMAGE_KEY_SUFFIXES = ("osimage", "vmimage", "machineimage", "diskimage", "bootimage", "instanceimage",
+                          "serverimage", "cloudimage", "amiimage", "nodeimageid")
+
+
 def image_key(key: str) -> bool:
     k = normalize_key(key)
-    return k.endswith("image") and k not in _NON_IMAGE_KEYS
+    return k.endswith("image") and k not in _NON_IMAGE_KEYS and not k.endswith(_VM_IMAGE_KEY_SUFFIXES)
+
+
+def img_variable(key: str, op: str) -> bool:
+    """``IMG ?= ...``, ``CONTROLLER_IMG=...``: an assignment, not a ``img:`` key (a MIME type table has those)."""
+    return op != ":" and normalize_key(key).endswith("img")
+
+
+def prefix_key(key: str) -> bool:
+    """Keys that name where images live, not one image: ``REGISTRY``, ``imageRepository``, ``repo``."""
+    return normalize_key(key).endswith(("registry", "repository", "repo", "prefix"))
 
 
 def image_context_key(key: str) -> bool:
     k = normalize_key(key)
-    return k not in _NON_IMAGE_KEYS and ("image" in k or "registry" in k or k in ("canonical", "download", "container"))
+    if k in _NON_IMAGE_KEYS or k.endswith(_VM_IMAGE_KEY_SUFFIXES):
+        return False
+    return "image" in k or "registry" in k or k in ("canonical", "download", "container")
 
 
 def strong(v: Interpretation) -> bool:
     """A reference on its own: an explicit registry host, and a tag, a digest or a known registry."""
-    if v.partial or not v.explicit_registry or (not v.repository and not v.templated):
+    if v.partial or not _lower_host(v) or (not v.repository and not v.templated):
         return False
     return v.tag is not None or v.digest is not None or v.templated or is_known_registry(v.registry)
 
 
+def _lower_host(v: Interpretation) -> bool:
+    """An explicit registry written as hosts are: the grammar takes ``Microsoft.Network/x`` for one, people do not."""
+    return v.explicit_registry and v.registry is not None and v.registry == v.registry.lower()
+
+
 def weak_ok(v: Interpretation) -> bool:
-    """Acceptable where the context says "image": also Docker Hub names like ``nginx`` or ``alpine:3``."""
+    """Acceptable where the context says "image": also Docker Hub names like ``nginx`` or ``grafana/grafana``."""
     if v.partial:
         return v.explicit_registry
     if strong(v) or v.tag is not None or v.digest is not None or v.templated:
         return True
-    return v.registry_implicit and v.repository is not None and v.repository.count("/") == 1 and (
-        v.repository.startswith("library/"))
+    return v.registry_implicit and v.repository is not None and v.repository.count("/") == 1 and not (
+        vm_image_name(v.repository))
+
+
+# Cloud machine images share keys with container images (``image:``, ``--image=``) but not their
+# names: AWS AMI ids, distribution images carrying a dashed version or an architecture
+# (``ubuntu-16-04-x64``, ``ubuntu-20.04``, ``cirros-0.6.2-x86_64-disk``), GCE public image projects.
+# Official Docker Hub images put versions in tags (ubuntu:noble); a distribution name with a dash
+# suffix and no tag (ubuntu-noble, debian-12-generic) is a cloud image slug.
+_VM_IMAGE = re.compile(
+    r"^library/(?:a[mrk]i-[0-9a-f]{8,17}|.*\d+[-.]\d+.*|.*-(?:x64|x86_64|amd64|arm64|aarch64|disk|lts)"
+    r"|(?:ubuntu|debian|centos|rhel|fedora|rocky|rockylinux|alma|almalinux|flatcar|cos|windows|amzn|amazon"
+    r"|opensuse|sles|coreos)-.*)$"
+    r"|^[a-z0-9-]+-cloud/"
+)
+
+
+def vm_image_name(repository: str) -> bool:
+    return _VM_IMAGE.match(repository) is not None
 
 
 def scan_value(text: str, pos: int, op: str) -> tuple[int, int]:
@@ -123,9 +163,11 @@ def find_candidates(text: str, kind: FileKind, stages: frozenset[str] = frozense
         return []
     found: list[Candidate] = []
     if kind == "dockerfile":
+        if _SYNTAX_DIRECTIVE.match(text):
+            return []  # the BuildKit frontend that parses this file, never a deployed image
         found += _dockerfile(text, stages, args or {})
-    found += _key_values(text, kind)
-    found += _literals(text, found)
+    found += _key_values(text, kind, args or {} if kind in _VARIABLE_KINDS else {})
+    found += _literals(text, found, kind)
     found += _bare(text, found)
     found.sort(key=lambda c: c.start)
     return found
@@ -158,20 +200,44 @@ def dockerfile_context(texts: Iterable[str]) -> tuple[frozenset[str], dict[str, 
     return stages, args
 
 
+_VARIABLE_KINDS = {"makefile", "shell"}
+_ASSIGNMENT = re.compile(r"^\s*(?:export\s+|readonly\s+|declare\s+)?(?P<name>[A-Za-z_]\w*)\s*(?:\?=|:=|\+=|=)\s*"
+                         r"(?P<v>\"[^\"\s]*\"|'[^'\s]*'|[^\s#;\"']+)\s*(?:#.*)?$")
+_REFERENCE = re.compile(r"\$\{(\w+)\}|\$\((\w+)\)|\$(\w+)")
+
+
+def variable_assignments(texts: Iterable[str]) -> dict[str, str]:
+    """``NAME=value``, ``NAME ?= value``, ``export NAME=value``: literal Makefile and shell variables."""
+    out: dict[str, str] = {}
+    for text in texts:
+        m = _ASSIGNMENT.match(text)
+        if m and not text.startswith("\t"):
+            out.setdefault(m.group("name"), m.group("v").strip("\"'"))
+    return out
+
+
 def _substitute_args(raw: str, args: dict[str, str]) -> str:
+    """Replace ``${X}``, ``$(X)`` and ``$X`` by known values; variables may refer to others."""
     def repl(m: re.Match[str]) -> str:
-        return args.get(m.group(1) or m.group(2), m.group(0))
+        return args.get(m.group(1) or m.group(2) or m.group(3), m.group(0))
 
-    return re.sub(r"\$\{(\w+)\}|\$(\w+)", repl, raw)
+    for _ in range(4):
+        new = _REFERENCE.sub(repl, raw)
+        if new == raw:
+            break
+        raw = new
+    return raw
 
 
-def _key_values(text: str, kind: FileKind) -> list[Candidate]:
+def _key_values(text: str, kind: FileKind, variables: dict[str, str]) -> list[Candidate]:
     out: list[Candidate] = []
     for m in _KEY.finditer(text):
-        key = m.group("key")
+        key, op = m.group("key"), m.group("op")
         if m.start() > 0 and text[m.start() - 1] not in " \t{,([;\"'-":
             continue
-        is_image = image_key(key) or (key == "container" and kind == "yaml")
+        if _not_an_assignment(text, m, kind):
+            continue
+        is_image = image_key(key) or img_variable(key, op) or (key == "container" and kind == "yaml" and op == ":")
         if not (is_image or image_context_key(key) or key in ("uses", "name")):
             continue
         start, end = scan_value(text, m.end(), m.group("op"))
@@ -182,9 +248,11 @@ def _key_values(text: str, kind: FileKind) -> list[Candidate]:
             if not _DOCKER_URI.match(raw):
                 continue
             start, raw = start + len("docker://"), raw[len("docker://"):]
-        value = interpret(raw)
+        value = _composed(text, start, end, kind) if kind in CODE_KINDS else _resolved(raw, variables)
         if value is None or _overlaps(start, end, out):
             continue
+        if prefix_key(key) and not is_image:
+            value = _as_prefix(value)
         if is_image and kind in CODE_KINDS:
             # In code, `image: str` (an annotation) or `kind = "image"` is a word, not a reference.
             accepted = _pinned_or_hosted(value)
@@ -195,6 +263,15 @@ def _key_values(text: str, kind: FileKind) -> list[Candidate]:
         if accepted:
             out.append(Candidate(start, start + len(raw), value, _kv_context(kind, key, m.group("op"), text)))
     return out
+
+
+def _not_an_assignment(text: str, m: re.Match[str], kind: FileKind) -> bool:
+    """A Makefile rule (``image: build``) or a label matcher (``{container="app"}``), not a key and value."""
+    op = m.group("op")
+    if kind == "makefile" and op == ":" and not text.startswith("\t"):
+        return True
+    before = text[m.start() - 1] if m.start() else ""
+    return op == "=" and before in "{," and kind not in CODE_KINDS and kind != "shell" and m.start() > 0
 
 
 def _pinned_or_hosted(v: Interpretation) -> bool:
@@ -219,25 +296,77 @@ def _kv_context(kind: FileKind, key: str, op: str, text: str) -> str:
     return "code-assignment"
 
 
-def _literals(text: str, taken: list[Candidate]) -> list[Candidate]:
+def _resolved(raw: str, variables: dict[str, str]) -> Interpretation | None:
+    """The value with known variables substituted.
+
+    A value made only of variables (``$(REGISTRY)/$(NAME):$(TAG)``) counts only when every variable is
+    known: half-resolved, it says less than the assignments it came from.
+    """
+    value = interpret(raw)
+    if not variables:
+        return value
+    resolved = interpret(_substitute_args(raw, variables))
+    return resolved if value is not None or (resolved is not None and not resolved.templated) else None
+
+
+def _as_prefix(value: Interpretation) -> Interpretation:
+    """A registry or repository with no tag or digest is where images live: a partial reference."""
+    if value.tag is not None or value.digest is not None or value.templated or not value.explicit_registry:
+        return value
+    return replace(value, partial=True)
+
+
+_CONCAT = re.compile(r"\s*\+\s*")
+
+
+def _composed(text: str, start: int, end: int, kind: FileKind) -> Interpretation | None:
+    """A string literal, joined with the literals concatenated after it (``"a:" + "v1"``).
+
+    When an expression follows (``"registry.k8s.io/etcd:v" + version``) the reference is not
+    complete: a literal ending in ``/`` or ``:`` is a partial prefix, any other is templated.
+    """
+    raw, pos = text[start:end], end + 1
+    while kind in CODE_KINDS and (m := _CONCAT.match(text, pos)):
+        nxt = _QUOTED.match(text, m.end())
+        if nxt is None:
+            value = interpret(raw)
+            if raw.endswith(("/", ":")) or (value is not None and value.partial):
+                return value  # a prefix, or what only looks like one (a label key and its colon)
+            composed = interpret(raw + "{expression}")
+            return replace(composed, text=raw) if composed is not None else None
+        raw, pos = raw + nxt.group(0)[1:-1], nxt.end()
+    return interpret(raw)
+
+
+def _literals(text: str, taken: list[Candidate], kind: FileKind) -> list[Candidate]:
     out: list[Candidate] = []
     for m in _QUOTED.finditer(text):
         start, end = m.start() + 1, m.end() - 1
         if _overlaps(start, end, taken):
             continue
-        value = interpret(text[start:end])
+        value = _composed(text, start, end, kind)
         if value is None:
             continue
         before = text[: m.start()]
+        if _machine_image_key_before(before):
+            continue
         imagey = bool(_IMAGE_WORDS.search(before[-60:])) or _names_registry(value)
         if value.registry_implicit and not any(ch.isdigit() for ch in value.tag or ""):
             imagey = imagey and bool(re.search(r"(?i)image|registry", before[-60:]))
         concat = text[m.end():].lstrip().startswith("+") or before.rstrip().endswith("+")
-        prefix = value.partial and value.explicit_registry and (concat or "/" in value.text.rstrip("/:"))
+        prefix = value.partial and _lower_host(value) and (concat or "/" in value.text.rstrip("/:"))
         if strong(value) or (imagey and value.tag is not None and not value.partial) or (
                 prefix and (value.repository or concat)):
             out.append(Candidate(start, end, value, "code-literal"))
     return out
+
+
+_KEY_BEFORE = re.compile(r"(?P<key>[A-Za-z_][\w.-]*)[\"']?\s*(?::=|=|:)\s*$")
+
+
+def _machine_image_key_before(before: str) -> bool:
+    m = _KEY_BEFORE.search(before)
+    return m is not None and normalize_key(m.group("key")).endswith(_VM_IMAGE_KEY_SUFFIXES)
 
 
 def _names_registry(value: Interpretation) -> bool:

@@ -13,11 +13,11 @@ from dataclasses import dataclass, replace
 
 from app.core.classify import Classifier, default_classifier
 from app.core.comment_syntax import line_comment_start
-from app.core.detectors import Candidate, dockerfile_context, find_candidates, strong
+from app.core.detectors import Candidate, dockerfile_context, find_candidates, strong, variable_assignments
 from app.core.diffs import FileDiff, Hunk, Line
 from app.core.filekinds import file_kind
 from app.core.models import RefChange, Side
-from app.core.splits import REF_FIELDS, SPLIT_STARLARK, SPLIT_YAML, Group, sibling_group
+from app.core.splits import REF_FIELDS, SPLIT_STARLARK, SPLIT_YAML, Group, global_registry, sibling_group
 from app.core.values import Interpretation, interpret
 
 # Reads a file's whole text on one side ("added" = new side), or None when unavailable.
@@ -46,20 +46,38 @@ class FileExtractor:
     def run(self) -> list[RefChange]:
         out: list[RefChange] = []
         stages, args = self._dockerfile_context() if self.kind == "dockerfile" else (frozenset(), {})
+        variables = {side: self._variables(side) for side in _SIDES} if self.kind in ("makefile", "shell") else {}
         for hunk in self.diff.hunks:
-            hits = [self._line_hit(line, stages, args) for line in hunk.lines if line.kind != " "]
+            hits = [self._line_hit(line, stages, variables.get(_side(line), args))
+                    for line in hunk.lines if line.kind != " "]
+            splits, consumed = self._splits(hunk, hits)
+            for hit in hits:
+                if (hit.side, _number(hit.line, hit.side)) in consumed:
+                    hit.candidates = []  # the line is one field of a reference assembled from its mapping
             in_place = _in_place_lines(hits)
             for hit in hits:
                 out += self._ref_changes(hit, in_place)
-            out += self._splits(hunk, hits)
+            out += splits
         return out
 
     def _line_hit(self, line: Line, stages: frozenset[str], args: dict[str, str]) -> _LineHit:
-        side: Side = "added" if line.kind == "+" else "removed"
-        return _LineHit(line, side, find_candidates(line.text, self.kind, stages, args))
+        return _LineHit(line, _side(line), find_candidates(line.text, self.kind, stages, args))
 
     def _path(self, side: Side) -> str:
+        """Where a reference is reported: the new path on both sides of a rename (GitHub reviews that path)."""
+        return self.diff.path
+
+    def _source_path(self, side: Side) -> str:
+        """Where a side's text is read from: a renamed file's old side lives at its old path."""
         return (self.diff.new_path if side == "added" else self.diff.old_path) or self.diff.path
+
+    def _variables(self, side: Side) -> dict[str, str]:
+        """Literal Makefile/shell variables of one side: the whole file when readable, else the hunks."""
+        full = self._read(side)
+        if full is not None:
+            return variable_assignments(full)
+        keep = "+" if side == "added" else "-"
+        return variable_assignments(ln.text for h in self.diff.hunks for ln in h.lines if ln.kind in (" ", keep))
 
     def _ref_changes(self, hit: _LineHit, in_place: set[int]) -> Iterator[RefChange]:
         cstart = line_comment_start(self.diff.path, hit.line.text)
@@ -90,17 +108,22 @@ class FileExtractor:
 
     def _read(self, side: Side) -> list[str] | None:
         if side not in self._file_lines:
-            text = self.reader(self._path(side), side) if self.reader else None
+            text = self.reader(self._source_path(side), side) if self.reader else None
             self._file_lines[side] = text.splitlines() if text is not None else None
         return self._file_lines[side]
 
-    def _splits(self, hunk: Hunk, hits: list[_LineHit]) -> list[RefChange]:
-        if self.kind not in ("yaml", "text", "starlark"):
-            return []
+    def _splits(self, hunk: Hunk, hits: list[_LineHit]) -> tuple[list[RefChange], set[tuple[Side, int]]]:
+        """References assembled from sibling keys, and the (side, line) of every field they used."""
         out: list[RefChange] = []
-        for side in ("added", "removed"):
-            out += self._split_side(hunk, [h for h in hits if h.side == side and not h.candidates], side)
-        return out
+        consumed: set[tuple[Side, int]] = set()
+        if self.kind not in ("yaml", "text", "starlark"):
+            return out, consumed
+        sides: tuple[Side, Side] = ("added", "removed")
+        for side in sides:
+            refs = self._split_side(hunk, [h for h in hits if h.side == side], side)
+            out += refs
+            consumed.update((side, n) for r in refs if not r.partial for n in r.lines)
+        return out, consumed
 
     def _split_side(self, hunk: Hunk, hits: list[_LineHit], side: Side) -> list[RefChange]:
         pattern = SPLIT_STARLARK if self.kind == "starlark" else SPLIT_YAML
@@ -113,7 +136,8 @@ class FileExtractor:
             group = sibling_group(view, number, pattern, hunk.section)
             if group is None or group.first in groups:
                 continue
-            ref = self._assemble(group, set(changed), side)
+            with_candidates = any(changed[n].candidates for n in group.lines.values() if n in changed)
+            ref = self._assemble(group, set(changed), side, with_candidates, view)
             if ref is not None:
                 groups[group.first] = ref
         return list(groups.values())
@@ -125,34 +149,35 @@ class FileExtractor:
         keep = "+" if side == "added" else "-"
         return {_number(ln, side): ln.text for ln in hunk.lines if ln.kind in (" ", keep)}
 
-    def _assemble(self, group: Group, changed: set[int], side: Side) -> RefChange | None:
-        fields = group.fields
-        kustomize = "newName" in fields or "newTag" in fields
-        repo = fields.get("newName") or fields.get("repository") or (fields.get("name") if kustomize else None)
-        changed_keys = [k for k, ln in group.lines.items() if (ln in changed and k != "name") or
-                        (k == "name" and kustomize and ln in changed)]
-        if not REF_FIELDS & set(changed_keys):
+    def _assemble(self, group: Group, changed: set[int], side: Side, with_candidates: bool,
+                  view: dict[int, str]) -> RefChange | None:
+        fields = {k: v for k, v in group.fields.items() if v or k in ("tag", "newTag")}
+        kustomize = "newName" in fields or "newTag" in fields or (group.parent_key == "images" and "name" in fields)
+        if not (REF_FIELDS & set(fields) or (kustomize and "digest" in fields)):
+            return None  # a container spec (name + image) or a plain mapping: the line detectors decide
+        repo = _repository(fields, kustomize, group.parent_is_image)
+        used = {k for k in group.lines if k in fields and (k != "name" or kustomize or repo_uses_name(fields))}
+        changed_keys = [k for k in used if group.lines[k] in changed]
+        if not changed_keys:
             return None
         if repo is None:
-            return self._unassembled(group, changed_keys, side)
-        tag = fields.get("newTag") or fields.get("tag")
-        text = (fields["registry"].rstrip("/") + "/" if fields.get("registry") else "") + repo
-        text += f":{tag}" if tag else ""
-        text += f"@{fields['digest']}" if fields.get("digest") else ""
-        value = interpret(text)
+            return None if with_candidates else self._unassembled(group, changed_keys, side)
+        if not kustomize and "registry" not in fields and "." not in repo.split("/", 1)[0]:
+            fields["registry"] = global_registry(view) or ""
+        value = interpret(_join(fields, repo, kustomize))
         if value is None or not (group.parent_is_image or kustomize or self.kind == "starlark"
-                                 or strong(value)):
+                                 or strong(value) or "registry" in fields):
             return None
         first = min(group.lines[k] for k in changed_keys)
         context = "kustomize" if kustomize else ("starlark-split" if self.kind == "starlark" else "yaml-split")
         return self._make(value, context, self._path(side), first, side,
-                          lines=tuple(sorted(group.lines.values())))
-
+                          lines=tuple(sorted(group.lines[k] for k in used)))
 
     def _unassembled(self, group: Group, changed_keys: list[str], side: Side) -> RefChange | None:
         """A changed tag or digest whose repository is not in sight: report what is known, and say so."""
         tag, digest = group.fields.get("tag") or group.fields.get("newTag"), group.fields.get("digest")
-        if not group.parent_is_image or not (tag or digest) or "{{" in (tag or ""):
+        image_like = group.parent_is_image or bool((group.keys - set(changed_keys)) & _IMAGE_SIBLINGS)
+        if not image_like or not (tag or digest) or "{{" in (tag or ""):
             return None
         text = (f":{tag}" if tag else "") + (f"@{digest}" if digest else "")
         first = min(group.lines[k] for k in changed_keys)
@@ -164,6 +189,41 @@ class FileExtractor:
                  "scan with --git to read it from the file",
         )
 
+
+def repo_uses_name(fields: dict[str, str]) -> bool:
+    """``name`` is the image path in Helm's ``name`` + ``tag`` and ``repository`` + ``name`` styles."""
+    return "name" in fields and "image" not in fields and "repo" not in fields
+
+
+def _repository(fields: dict[str, str], kustomize: bool, parent_is_image: bool) -> str | None:
+    if kustomize:
+        return fields.get("newName") or fields.get("name")
+    if fields.get("image"):
+        return fields["image"]
+    if fields.get("repository"):
+        if fields.get("name") and parent_is_image:
+            return fields["repository"].rstrip("/") + "/" + fields["name"]
+        return fields["repository"]
+    if fields.get("repo"):
+        return fields["repo"]
+    return fields.get("name") if parent_is_image else None
+
+
+def _join(fields: dict[str, str], repo: str, kustomize: bool) -> str:
+    registry = "" if kustomize else fields.get("registry", "").rstrip("/")
+    text = (registry + "/" if registry else "") + repo
+    tag = fields.get("newTag") if kustomize else fields.get("tag")
+    text += f":{tag}" if tag else ""
+    return text + (f"@{fields['digest']}" if fields.get("digest") else "")
+
+
+_SIDES: tuple[Side, Side] = ("added", "removed")
+# Keys that only an image mapping has: a tag next to them is an image tag even when its parent is out of sight.
+_IMAGE_SIBLINGS = {"pullPolicy", "imagePullPolicy", "pullSecrets", "digest", "registry"}
+
+
+def _side(line: Line) -> Side:
+    return "added" if line.kind == "+" else "removed"
 
 
 def _number(line: Line, side: Side) -> int:
@@ -206,6 +266,19 @@ def extract(files: Iterable[FileDiff], classifier: Classifier | None = None, rea
     out: list[RefChange] = []
     for diff in files:
         out += extract_file(diff, classifier, reader, commit)
+    return out
+
+
+def split_reads_needed(files: Iterable[FileDiff]) -> list[tuple[FileDiff, tuple[Side, ...]]]:
+    """Files, with their sides, whose split references need keys outside the diff context.
+
+    Those are the files worth reading whole (the App pays one API request per file and side).
+    """
+    out: list[tuple[FileDiff, tuple[Side, ...]]] = []
+    for diff in files:
+        sides = tuple(side for side in _SIDES if any(r.note and r.side == side for r in extract_file(diff)))
+        if sides:
+            out.append((diff, sides))
     return out
 
 

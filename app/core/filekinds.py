@@ -17,7 +17,7 @@ _BY_SUFFIX: dict[str, FileKind] = {
     ".hcl": "terraform", ".tfvars": "terraform", ".toml": "toml", ".bzl": "starlark",
     ".bazel": "starlark", ".star": "starlark", ".md": "markdown", ".markdown": "markdown",
     ".js": "c-like", ".ts": "c-like", ".java": "c-like", ".rs": "c-like", ".c": "c-like",
-    ".cc": "c-like", ".kt": "c-like", ".groovy": "c-like", ".cs": "c-like",
+    ".cc": "c-like", ".proto": "c-like", ".kt": "c-like", ".groovy": "c-like", ".cs": "c-like",
     ".dockerfile": "dockerfile", ".containerfile": "dockerfile",
 }
 _BY_NAME: dict[str, FileKind] = {
@@ -42,7 +42,13 @@ def file_kind(path: str) -> FileKind:
     name = base_name(path)
     if name in _BY_NAME:
         return _BY_NAME[name]
-    if name.startswith(("dockerfile.", "containerfile.")) or name.endswith((".dockerfile", "-dockerfile")):
-        return "dockerfile"
     _, ext = posixpath.splitext(name)
-    return _BY_SUFFIX.get(ext, "text")
+    if ext in _BY_SUFFIX:
+        return _BY_SUFFIX[ext]  # Dockerfile.md and dockerfile-lint.yaml are what their extension says
+    if name.startswith(_DOCKERFILE_PREFIXES) or name.endswith(("-dockerfile", "_dockerfile")):
+        return "dockerfile"
+    return "text"
+
+
+# Dockerfile.cross, Dockerfile-alpine, Dockerfile_debug, Containerfile.rhel, Containerfile-ubi.
+_DOCKERFILE_PREFIXES = tuple(f"{base}{sep}" for base in ("dockerfile", "containerfile") for sep in ".-_")

@@ -21,11 +21,12 @@ from app.core.filekinds import file_kind
 _CUES = (
     b"image", b"registry", b"repository", b"repo:", b"repo =", b"repo=", b"repo :", b"docker", b"container:",
     b"container_pull", b"tag:", b"tag =", b"tag=", b"digest:", b"digest =", b"newname", b".io/",
+    b"img ?=", b"img :=", b"img =", b"img=",  # kubebuilder's IMG ?= controller:latest
 )
 # An unknown registry host followed by a path and a tag or digest ("harbor.example.net/team/app:1.2").
 _CUE_RE = re.compile(b"|".join(re.escape(c) for c in _CUES))
 # Few short substrings that every cue contains: scanning a whole file once per anchor is cheap.
-_ANCHORS = (b"image", b"regist", b"repo", b"docker", b"contain", b"tag", b"digest", b"newname", b".io/")
+_ANCHORS = (b"image", b"regist", b"repo", b"docker", b"contain", b"tag", b"digest", b"newname", b".io/", b"img")
 _HOST_PATH_TAG = re.compile(rb"\.[a-z]{2,}(?::\d+)?/[\w.-]+(?:/[\w.-]+)*[:@]\w")
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from app.core.references import ImageRef, split_domain, try_parse
+from app.core.references import DIGEST_HEX_LENGTHS, ImageRef, split_domain, try_parse
 
 # Registries that make a bare "host/path" (no tag) an image reference by themselves.
 KNOWN_REGISTRY_SUFFIXES = (
@@ -39,6 +39,8 @@ _PLACEHOLDER = re.compile(
     r"|\$[A-Za-z_][A-Za-z0-9_]*"  # $VAR
     r"|%[-+# 0]*\d*[vsdq]"  # printf verbs
     r"|\{[A-Za-z_][A-Za-z0-9_]*\}"  # {ARCH}, Python str.format
+    r"|\{\d*\}"  # Python "{}".format
+    r"|\{\{(?!.*\}\}).*$"  # a template action that continues on the next line: "repo:{{ or .Version"
 )
 _GO_TEMPLATE_DEFAULT = re.compile(r"^\{\{-?\s*if\b.*?\}\}.*?\{\{-?\s*else\s*-?\}\}(?P<ref>.*?)\{\{-?\s*end\s*-?\}\}$")
 _MASK = "tplx{}x"
@@ -46,6 +48,11 @@ _MASKED = re.compile(r"tplx\d+x")
 _URL_SCHEME = re.compile(r"[a-zA-Z][a-zA-Z0-9+.-]*://")
 _TIME_LIKE = re.compile(r"^\d{1,2}:\d{2}(:\d{2})?$")
 _HOST_PORT = re.compile(r"^[\w.-]+:\d{1,5}$")
+# A version number or count is never a repository name ("image: 1.30.0", "image: 12345").
+_NUMBER = re.compile(r"^v?\d+(?:[._-]\d+)*$")
+# "NoSchedule", "PassRole", "Instance": taint effects, IAM actions and SDK enums after a colon.
+# Image tags are versions, dates or lower-case words; a capitalised word with no digit is a name.
+_WORD_TAG = re.compile(r"^[A-Z][a-z]+(?:[A-Z][a-z]*)*$")
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,12 +75,18 @@ class Interpretation:
         return self.registry is not None and not self.registry_implicit
 
 
+_DOCKER_HUB_HOSTS = {"index.docker.io", "registry-1.docker.io", "registry.docker.io", "mirror.docker.io"}
+
+
 def is_known_registry(host: str | None) -> bool:
     if not host:
         return False
     host = host.lower().split(":", 1)[0]
     if ".dkr.ecr." in host and host.endswith(".amazonaws.com"):
         return True
+    if host.endswith(".docker.io"):
+        # Docker Hub serves images from these alone; desktop.docker.io/... are Docker Desktop label keys.
+        return host in _DOCKER_HUB_HOSTS
     return any(host == s or host.endswith("." + s) for s in KNOWN_REGISTRY_SUFFIXES)
 
 
@@ -102,9 +115,43 @@ def interpret(value: str) -> Interpretation | None:
     if partial and "/" not in core and ":" in masked[:-1]:
         return None
     ref = try_parse(core)
-    if ref is None:
+    if ref is None or _not_an_image(ref) or (partial and _label_key(ref)):
         return None
-    return _describe(text, ref, core, templated=count > 0, partial=partial)
+    return _describe(text, ref, core, templated=count > 0, partial=partial or _namespace_only(ref))
+
+
+# Registries whose images sit below a namespace: gcr.io/<project>/<image>, quay.io/<org>/<image>,
+# <region>-docker.pkg.dev/<project>/<repository>/<image>. Fewer components and no tag is where images
+# live (gcr.io/k8s-staging-kind), a prefix. (k8s.gcr.io and mirror.gcr.io serve single names.)
+_NAMESPACED = {"gcr.io": 2, "us.gcr.io": 2, "eu.gcr.io": 2, "asia.gcr.io": 2, "quay.io": 2, "ghcr.io": 2}
+
+
+def _namespace_only(ref: ImageRef) -> bool:
+    if ref.tag is not None or ref.digest is not None or ref.registry_implicit:
+        return False
+    host = ref.registry.lower()
+    need = _NAMESPACED.get(host, 3 if host.endswith("-docker.pkg.dev") else 0)
+    return ref.repository.count("/") + 1 < need
+
+
+# Domains of Kubernetes label, annotation and taint keys (app.kubernetes.io/name, helm.sh/chart,
+# cluster.x-k8s.io/cluster-name): a prefix "host/name:" there is a key and its colon. Only prefixes:
+# kops writes complete references under kops.k8s.io/remapped-image/ on purpose.
+_LABEL_DOMAINS = ("kubernetes.io", "k8s.io", "helm.sh", "openshift.io")
+
+
+def _label_key(ref: ImageRef) -> bool:
+    host = ref.registry.lower()
+    return not ref.registry_implicit and not is_known_registry(host) and any(
+        host == d or host.endswith(("." + d, "-" + d)) for d in _LABEL_DOMAINS)
+
+
+def _not_an_image(ref: ImageRef) -> bool:
+    last = ref.repository.rsplit("/", 1)[-1]
+    if ref.registry_implicit and ref.repository.removeprefix("library/") in DIGEST_HEX_LENGTHS:
+        return True  # "sha256:<hex>": a digest on its own (Helm digest values, README tables of them)
+    return bool(_NUMBER.match(last) and ref.registry_implicit and "/" not in ref.repository.removeprefix(
+        "library/")) or (ref.tag is not None and _WORD_TAG.match(ref.tag) is not None)
 
 
 def _mask(text: str) -> tuple[str, int]:

@@ -27,6 +27,8 @@ from github.GithubException import GithubException
 
 from app.analysis.analyze import ChangeSet, touches_images
 from app.core.diffs import Commit, FileDiff, parse_diff
+from app.core.extract import split_reads_needed
+from app.core.models import Side
 from app.github.client import DiffTooLarge, InstallationClient, RawClient
 from app.jobs.model import ReviewJob
 from app.policy.config import POLICY_PATH
@@ -54,6 +56,7 @@ class FetchLimits:
     max_commit_diffs: int = 50  # more commits than this: the commit sequence is not checked
     max_local_diffs: int = 20  # files whose blobs are fetched and diffed here
     max_blob_bytes: int = 5_000_000  # per side; larger files are not diffed here
+    max_split_reads: int = 20  # files read whole for split references whose keys are outside the diff
 
 
 @dataclass(frozen=True)
@@ -150,6 +153,25 @@ class FetchedCommits:
 
 
 @dataclass
+class FetchedSplitFiles:
+    """Whole files read for split references (a Helm ``tag:`` whose ``repository:`` is out of the hunk)."""
+
+    texts: dict[tuple[str, Side], str] = field(default_factory=dict)
+    requests: int = 0
+    not_analysed: list[str] = field(default_factory=list)
+
+    def reader(self, path: str, side: Side) -> str | None:
+        return self.texts.get((path, side))
+
+    def notes(self) -> list[str]:
+        if not self.texts:
+            return []
+        files = len({path for path, _ in self.texts})
+        return [f"{files} file(s) were read whole ({self.requests} API request(s)) to assemble split image "
+                "references whose keys lie outside the diff"]
+
+
+@dataclass
 class Fetched:
     """Everything fetched for one review."""
 
@@ -168,6 +190,7 @@ class PullFetcher:
         self.pull = pull
         self.limits = limits or FetchLimits()
         self._commit_list: list[dict[str, Any]] | None = None
+        self._content_requests = 0  # contents and blobs requests, to report what whole files cost
 
     # -- the whole change -------------------------------------------------------------------
 
@@ -247,6 +270,7 @@ class PullFetcher:
         return _header(item) + "\n" + (body + "\n" if body else ""), None
 
     def _text_at(self, path: str, ref: str) -> str | None:
+        self._content_requests += 1
         response = self.raw.request(
             "GET", f"/repos/{self.pull.repo}/contents/{_quote(path)}", params={"ref": ref}, expect=(200, 404)
         )
@@ -263,6 +287,7 @@ class PullFetcher:
     def _blob_text(self, sha: str) -> str | None:
         if not sha:
             return None
+        self._content_requests += 1
         response = self.raw.request("GET", f"/repos/{self.pull.repo}/git/blobs/{sha}", expect=(200, 404))
         if response.status_code == 404:
             return None
@@ -273,6 +298,41 @@ class PullFetcher:
         if data.get("encoding") != "base64":
             raise _NotText(f"GitHub served it as {data.get('encoding')!r}")
         return _decode(base64.b64decode(str(data.get("content") or "")), size, self.limits)
+
+    # -- whole files for split references -----------------------------------------------------
+
+    def split_files(self, files: list[FileDiff]) -> FetchedSplitFiles:
+        """Read, at the head (and the base for removals), only the files whose split references need it."""
+        result = FetchedSplitFiles()
+        needed = split_reads_needed(files)
+        for diff, sides in needed[: self.limits.max_split_reads]:
+            for side in sides:
+                path = (diff.new_path if side == "added" else diff.old_path) or diff.path
+                ref = self.pull.head_sha if side == "added" else (self.merge_base() or self.pull.base_sha)
+                before = self._content_requests
+                text, problem = self._readable_text(path, ref)
+                if problem is not None:
+                    result.not_analysed.append(
+                        f"`{path}` at {ref[:12]} could not be read for a split image reference ({problem})")
+                result.requests += self._content_requests - before
+                if text is not None:
+                    result.texts[(path, side)] = text
+        if len(needed) > self.limits.max_split_reads:
+            result.not_analysed.append(
+                f"{len(needed) - self.limits.max_split_reads} file(s) with split image references were not read "
+                f"whole (more than {self.limits.max_split_reads}); their references stay partial"
+            )
+        return result
+
+    def _readable_text(self, path: str, ref: str) -> tuple[str | None, str | None]:
+        """(the file's text, why there is none)."""
+        try:
+            text = self._text_at(path, ref)
+        except _NotText as exc:
+            return None, exc.reason
+        except GithubException as exc:
+            return None, _reason(exc)
+        return text, None if text is not None else "not found"
 
     # -- commits ----------------------------------------------------------------------------
 
@@ -380,16 +440,21 @@ def fetch_changes(client: InstallationClient, pull: PullInfo, limits: FetchLimit
     policy = fetcher.policy(files.files)
     touching = touches_images(files.files)
     commits = fetcher.commits(files.files) if touching else FetchedCommits(None)
-    return Fetched(assemble(files, policy, commits), files, policy, commits, touching)
+    splits = fetcher.split_files(files.files) if touching else FetchedSplitFiles()
+    return Fetched(assemble(files, policy, commits, splits), files, policy, commits, touching)
 
 
-def assemble(files: FetchedFiles, policy: FetchedPolicy, commits: FetchedCommits) -> ChangeSet:
+def assemble(files: FetchedFiles, policy: FetchedPolicy, commits: FetchedCommits,
+             splits: FetchedSplitFiles | None = None) -> ChangeSet:
+    splits = splits or FetchedSplitFiles()
     return ChangeSet(
         files=files.files,
         commits=commits.commits,
         policy_text=policy.base_text,
         head_policy_text=policy.head_text,
-        not_analysed=[*files.not_analysed, *policy.not_analysed, *commits.not_analysed],
+        reader=splits.reader if splits.texts else None,
+        not_analysed=[*files.not_analysed, *policy.not_analysed, *commits.not_analysed, *splits.not_analysed],
+        notes=splits.notes(),
     )
 
 

@@ -215,7 +215,8 @@ def _review(job: ReviewJob, pull: PullInfo, client: InstallationClient, deps: Re
     if policy is None or (not policy.changed and _touches_policy(files)):
         policy = fetcher.policy(files.files)
     commits = fetcher.commits(files.files) if touching else FetchedCommits(None)
-    change = assemble(files, policy, commits)
+    splits = fetcher.split_files(files.files) if touching else None
+    change = assemble(files, policy, commits, splits)
     effective = _policy(policy)
     ctx = AnalysisContext(
         today=deps.clock().date(),

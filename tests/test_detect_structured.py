@@ -1,0 +1,187 @@
+"""Structured YAML images: one reference assembled from a mapping's sibling keys (Helm, kustomize)."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+from diff_helpers import added, by_side, make_diff, refs_of
+from gitrepo import commit, init_repo
+
+from app.analysis.scan import scan_change
+from app.core.diffs import parse_diff
+from app.core.extract import extract
+from app.core.models import Side
+from app.local.inputs import from_git
+
+DIGEST_A = "sha256:" + "a" * 64
+DIGEST_B = "sha256:" + "b" * 64
+
+INGRESS_STYLE = f"""controller:
+  name: controller
+  image:
+    chroot: false
+    registry: registry.k8s.io
+    image: ingress-nginx/controller
+    tag: "v1.9.4"
+    digest: {DIGEST_A}
+    pullPolicy: IfNotPresent
+  replicaCount: 1
+"""
+
+
+def test_registry_image_tag_digest_style() -> None:
+    new = INGRESS_STYLE.replace("v1.9.4", "v1.9.5").replace(DIGEST_A, DIGEST_B)
+    sides = by_side(refs_of("charts/ingress-nginx/values.yaml", INGRESS_STYLE, new))
+    assert sides["added"] == [f"registry.k8s.io/ingress-nginx/controller:v1.9.5@{DIGEST_B}"]
+    assert sides["removed"] == [f"registry.k8s.io/ingress-nginx/controller:v1.9.4@{DIGEST_A}"]
+
+
+def test_digest_alone_changing_is_assembled_with_context_keys() -> None:
+    new = INGRESS_STYLE.replace(DIGEST_A, DIGEST_B)
+    refs = refs_of("values.yaml", INGRESS_STYLE, new)
+    added_ref = next(r for r in refs if r.side == "added")
+    assert added_ref.reference == f"registry.k8s.io/ingress-nginx/controller:v1.9.4@{DIGEST_B}"
+    assert added_ref.digest == DIGEST_B and added_ref.line == 8 and not added_ref.partial
+
+
+def test_empty_tag_with_digest() -> None:
+    old = INGRESS_STYLE.replace('"v1.9.4"', '""')
+    refs = refs_of("values.yaml", old, old.replace(DIGEST_A, DIGEST_B))
+    assert by_side(refs)["added"] == [f"registry.k8s.io/ingress-nginx/controller@{DIGEST_B}"]
+
+
+def test_image_key_change_with_registry_sibling_is_not_a_docker_hub_name() -> None:
+    new = INGRESS_STYLE.replace("ingress-nginx/controller", "ingress-nginx/controller-chroot")
+    sides = by_side(refs_of("values.yaml", INGRESS_STYLE, new))
+    assert sides["added"] == [f"registry.k8s.io/ingress-nginx/controller-chroot:v1.9.4@{DIGEST_A}"]
+
+
+@pytest.mark.parametrize(
+    ("block", "expected"),
+    [
+        ("image:\n  registry: quay.io\n  repository: prometheus/node-exporter\n  tag: v1.7.0\n",
+         "quay.io/prometheus/node-exporter:v1.7.0"),
+        ("image:\n  repository: prometheus\n  name: node-exporter\n  tag: v1.7.0\n",
+         "prometheus/node-exporter:v1.7.0"),
+        ("image:\n  name: quay.io/prometheus/node-exporter\n  tag: v1.7.0\n",
+         "quay.io/prometheus/node-exporter:v1.7.0"),
+        ("image:\n  repo: quay.io/prometheus/node-exporter\n  tag: v1.7.0\n",
+         "quay.io/prometheus/node-exporter:v1.7.0"),
+        ("exporter:\n  image:\n    repository: docker.io/bitnami/redis-exporter\n    tag: 1.58.0\n"
+         "    pullPolicy: IfNotPresent\n", "docker.io/bitnami/redis-exporter:1.58.0"),
+    ],
+)
+def test_helm_styles_tag_change(block: str, expected: str) -> None:
+    new = block.replace("v1.7.0", "v1.8.0").replace("1.58.0", "1.59.0")
+    expected_new = expected.replace("v1.7.0", "v1.8.0").replace("1.58.0", "1.59.0")
+    sides = by_side(refs_of("values.yaml", block, new))
+    assert sides == {"added": [expected_new], "removed": [expected]}
+
+
+def test_whole_new_image_block_is_one_reference() -> None:
+    text = "sidecar:\n  image:\n    registry: ghcr.io\n    repository: org/sidecar\n    tag: 2.1.0\n"
+    assert [r.reference for r in added("values.yaml", text)] == ["ghcr.io/org/sidecar:2.1.0"]
+
+
+def test_tag_of_a_mapping_that_is_not_an_image_is_ignored() -> None:
+    old = "release:\n  name: my-release\n  tag: v1\n"
+    assert refs_of("config.yaml", old, old.replace("v1", "v2")) == []
+
+
+def test_container_spec_name_and_image_stay_one_line_reference() -> None:
+    old = "containers:\n- name: app\n  image: nginx:1.25\n  imagePullPolicy: Always\n"
+    sides = by_side(refs_of("deploy.yaml", old, old.replace("1.25", "1.26")))
+    assert sides == {"added": ["nginx:1.26"], "removed": ["nginx:1.25"]}
+
+
+# --- kustomize images: what will be deployed ----------------------------------------------------------------
+
+
+def test_kustomize_name_and_new_tag() -> None:
+    old = "images:\n- name: registry.k8s.io/external-dns/external-dns\n  newTag: v0.14.0\n"
+    sides = by_side(refs_of("kustomization.yaml", old, old.replace("v0.14.0", "v0.14.1")))
+    assert sides["added"] == ["registry.k8s.io/external-dns/external-dns:v0.14.1"]
+
+
+def test_kustomize_name_and_digest() -> None:
+    old = f"images:\n- name: controller\n  digest: {DIGEST_A}\n"
+    refs = refs_of("kustomization.yaml", old, old.replace(DIGEST_A, DIGEST_B))
+    assert by_side(refs)["added"] == [f"controller@{DIGEST_B}"]
+    assert all(r.context == "kustomize" for r in refs)
+
+
+def test_kustomize_new_name_changing_reports_the_deployed_reference() -> None:
+    old = "images:\n- name: controller\n  newName: gcr.io/k8s-staging-capi/manager\n  newTag: v1.6.0\n"
+    new = old.replace("gcr.io/k8s-staging-capi/manager", "registry.k8s.io/capi/manager")
+    sides = by_side(refs_of("config/default/kustomization.yaml", old, new))
+    assert sides == {"added": ["registry.k8s.io/capi/manager:v1.6.0"],
+                     "removed": ["gcr.io/k8s-staging-capi/manager:v1.6.0"]}
+
+
+# --- keys outside the hunk ----------------------------------------------------------------------------------
+
+
+def _far_apart(tag: str) -> str:
+    return ("image:\n  registry: registry.k8s.io\n  image: ingress-nginx/controller\n"
+            + "".join(f"  opt{i}: x\n" for i in range(8)) + f"  tag: {tag}\n")
+
+
+def test_reader_supplies_keys_outside_the_hunk() -> None:
+    files: dict[Side, str] = {"removed": _far_apart("v1.9.4"), "added": _far_apart("v1.9.5")}
+    refs = refs_of("values.yaml", files["removed"], files["added"], reader=lambda _path, side: files[side])
+    assert by_side(refs) == {"added": ["registry.k8s.io/ingress-nginx/controller:v1.9.5"],
+                             "removed": ["registry.k8s.io/ingress-nginx/controller:v1.9.4"]}
+
+
+def test_without_reader_a_far_tag_is_partial_with_a_note() -> None:
+    # git names the enclosing top-level key after the hunk header ("@@ -9,4 +9,4 @@ image:").
+    diff = make_diff("values.yaml", _far_apart("v1.9.4"), _far_apart("v1.9.5"))
+    refs = extract(parse_diff(re.sub(rb"(?m)^(@@ [^@]* @@)$", rb"\1 image:", diff)))
+    assert {r.reference for r in refs} == {":v1.9.4", ":v1.9.5"}
+    assert all(r.partial and r.note for r in refs)
+
+
+def test_git_mode_reads_registry_and_image_keys(tmp_path: Path) -> None:
+    repo = init_repo(tmp_path / "repo")
+    commit(repo, {"charts/values.yaml": _far_apart("v1.9.4")}, "base")
+    commit(repo, {"charts/values.yaml": _far_apart("v1.9.5")}, "bump")
+    refs = scan_change(from_git("HEAD~1..HEAD", str(repo)))
+    assert {(r.side, r.reference) for r in refs} == {
+        ("added", "registry.k8s.io/ingress-nginx/controller:v1.9.5"),
+        ("removed", "registry.k8s.io/ingress-nginx/controller:v1.9.4"),
+    }
+
+
+def test_helm_global_registry_is_the_default_registry() -> None:
+    text = (
+        "global:\n  image:\n    registry: registry.k8s.io\n\ncontroller:\n  image:\n"
+        "    # registry: registry.k8s.io\n    image: ingress-nginx/controller\n    tag: v1.9.4\n"
+    )
+    files: dict[Side, str] = {"removed": text, "added": text.replace("v1.9.4", "v1.9.5")}
+    refs = refs_of("values.yaml", files["removed"], files["added"], reader=lambda _path, side: files[side])
+    assert by_side(refs)["added"] == ["registry.k8s.io/ingress-nginx/controller:v1.9.5"]
+
+
+def test_list_of_images_that_are_not_kustomize_entries() -> None:
+    text = "images:\n- name: gcr.io/k8s-staging-cluster-api/capd-manager:dev\n  loadBehavior: tryLoad\n"
+    refs = added("test/e2e/config/docker.yaml", text)
+    assert [(r.reference, r.context) for r in refs] == [
+        ("gcr.io/k8s-staging-cluster-api/capd-manager:dev", "yaml-value")]
+
+
+def test_far_tag_next_to_pull_policy_is_partial_without_a_section() -> None:
+    def text(tag: str) -> str:
+        return "controller:\n  image:\n    image: org/app\n" + "".join(
+            f"    opt{i}: x\n" for i in range(8)) + f"    tag: {tag}\n    pullPolicy: IfNotPresent\n"
+
+    refs = refs_of("values.yaml", text("v1"), text("v2"))
+    assert {(r.reference, r.partial) for r in refs} == {(":v1", True), (":v2", True)}
+
+
+def test_far_tag_of_an_unknown_mapping_is_not_reported() -> None:
+    def text(tag: str) -> str:
+        return "release:\n  notes:\n" + "".join(f"    opt{i}: x\n" for i in range(8)) + f"    tag: {tag}\n"
+
+    assert refs_of("config.yaml", text("v1"), text("v2")) == []
