@@ -99,6 +99,7 @@ class JobCounts:
     retried: int = 0  # failed attempts that will be tried again
     given_up: int = 0
     superseded: int = 0
+    coalesced: int = 0  # jobs folded into a review of the same head that had not started yet
     recovered: int = 0  # jobs re-enqueued after their worker stopped mid-run
 
 
