@@ -49,8 +49,10 @@ the HueyJobQueue object. Nothing is registered at import time.
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import json
 import logging
+import os
 import threading
 import time
 import uuid
@@ -58,7 +60,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, fields, replace
 from enum import Enum, StrEnum
 from functools import partial
-from typing import Any, Protocol, TypeVar
+from typing import IO, Any, Protocol, TypeVar
 
 from huey import RedisHuey, SqliteHuey
 from huey.storage import SqliteStorage
@@ -472,10 +474,11 @@ class _SqliteTxn:
 
 
 def _sqlite_add_delivery(cursor: Any, queue: str, delivery_id: str, ttl: float, now: float) -> bool:
-    cursor.execute("delete from ir_delivery where queue = ? and id = ? and expires <= ?", (queue, delivery_id, now))
+    # One statement: insert, or take over an expired entry; a live entry changes no row.
     cursor.execute(
-        "insert or ignore into ir_delivery (queue, id, expires) values (?, ?, ?)",
-        (queue, delivery_id, now + ttl),
+        "insert into ir_delivery (queue, id, expires) values (?, ?, ?) "
+        "on conflict (queue, id) do update set expires = excluded.expires where ir_delivery.expires <= ?",
+        (queue, delivery_id, now + ttl, now),
     )
     return bool(cursor.rowcount == 1)
 
@@ -493,13 +496,18 @@ SQLITE_SYNC_MODES = {"normal": 1, "full": 2}  # PRAGMA synchronous values
 
 
 class JoinableSqliteStorage(SqliteStorage):  # type: ignore[misc]  # huey has no type hints
-    """huey's SQLite storage, with two changes.
+    """huey's SQLite storage, with three changes.
 
     * Calls made by the thread that has a transaction open (`db(commit=True)`) join that
       transaction instead of starting their own, so huey's enqueue can commit together with our
       records. (huey's lock is not reentrant: without this the nested call would deadlock.)
     * `synchronous` is set explicitly: "normal" (in WAL mode, commits are written but not fsynced;
       a killed process loses nothing, an OS crash may lose the last commits) or "full".
+    * Write transactions of every process take an exclusive `flock` on `<file>.lock` first.
+      SQLite's own wait for a busy database sleeps (1, 2, 5, 10 ... 100 ms between tries), so
+      two processes writing at once -- web workers accepting deliveries, the consumer taking
+      jobs -- cost the loser milliseconds; the kernel wakes a `flock` waiter as soon as the
+      holder lets go. SQLite's locking still guarantees correctness for writers without it.
     """
 
     def __init__(self, *args: Any, synchronous: str = "normal", **kwargs: Any) -> None:
@@ -507,6 +515,8 @@ class JoinableSqliteStorage(SqliteStorage):  # type: ignore[misc]  # huey has no
             raise ValueError(f"synchronous must be one of {', '.join(SQLITE_SYNC_MODES)}, got {synchronous!r}")
         self._synchronous = synchronous
         self._open = threading.local()
+        self._writer = threading.Lock()  # flock excludes processes, not threads sharing its file
+        self._lock_file: tuple[int, IO[bytes]] | None = None  # (pid, file): reopened after a fork
         super().__init__(*args, **kwargs)
 
     def _create_connection(self) -> Any:
@@ -514,21 +524,45 @@ class JoinableSqliteStorage(SqliteStorage):  # type: ignore[misc]  # huey has no
         conn.execute(f"pragma synchronous={SQLITE_SYNC_MODES[self._synchronous]}")
         return conn
 
+    def _writer_file(self) -> IO[bytes]:
+        # A file inherited over fork shares its lock with the parent: each process opens its own.
+        if self._lock_file is None or self._lock_file[0] != os.getpid():
+            self._lock_file = (os.getpid(), open(f"{self.filename}.lock", "ab"))  # noqa: SIM115
+        return self._lock_file[1]
+
+    @contextlib.contextmanager
+    def _exclusive(self) -> Iterator[None]:
+        with self._writer:
+            handle = self._writer_file()
+            fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+
     @contextlib.contextmanager
     def db(self, commit: bool = False, close: bool = False) -> Iterator[Any]:
         cursor = getattr(self._open, "cursor", None)
         if cursor is not None:
             yield cursor
             return
-        with super().db(commit=commit, close=close) as cursor:
-            if not commit:
+        if not commit:
+            with super().db(commit=False, close=close) as cursor:
                 yield cursor
-                return
+            return
+        with self._exclusive(), super().db(commit=True, close=close) as cursor:
             self._open.cursor = cursor
             try:
                 yield cursor
             finally:
                 self._open.cursor = None
+
+    def close(self) -> bool:
+        closed = bool(super().close())
+        if self._lock_file is not None:
+            self._lock_file[1].close()
+            self._lock_file = None
+        return closed
 
 
 class SqliteStore:

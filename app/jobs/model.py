@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import asdict, dataclass, fields
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -39,7 +39,9 @@ class ReviewJob:
         return f"{self.repo}#{self.pr_number}"
 
     def to_dict(self) -> dict[str, Any]:
-        data = asdict(self)
+        # Field by field rather than dataclasses.asdict (a deep copy): this runs for every
+        # delivery accepted, inside the store's write transaction.
+        data: dict[str, Any] = {f.name: getattr(self, f.name) for f in _JOB_FIELDS}
         data["labels"] = list(self.labels)
         return data
 
@@ -48,6 +50,9 @@ class ReviewJob:
         data = dict(data)
         data["labels"] = tuple(data.get("labels", ()))
         return cls(**data)
+
+
+_JOB_FIELDS = fields(ReviewJob)
 
 
 class JobQueue(Protocol):
