@@ -261,8 +261,7 @@ def test_enqueue_runs_the_handler_once_with_an_equal_job(harness: Harness) -> No
     queue.enqueue(job)
     assert queue.depth() == 1
     harness.consume(queue)
-    wait_until(lambda: len(handler.calls) == 1, what="the job to run")
-    time.sleep(0.2)
+    wait_until(lambda: len(handler.calls) == 1 and queue.settled(), what="the job to run and nothing else")
     assert handler.calls == [job]
     assert queue.depth() == 0
     assert active_leases(queue) == []
@@ -528,8 +527,7 @@ def test_retries_then_on_give_up_exactly_once(harness: Harness) -> None:
     job = make_job()
     queue.enqueue(job)
     harness.consume(queue)
-    wait_until(lambda: len(give_ups.calls) == 1, what="the give-up")
-    time.sleep(0.3)  # nothing more may happen
+    wait_until(lambda: len(give_ups.calls) == 1 and queue.settled(), what="the give-up, then nothing left to run")
     assert len(handler.calls) == 3
     assert len(give_ups.calls) == 1
     given_job, exc = give_ups.calls[0]
@@ -572,8 +570,7 @@ def test_a_job_whose_worker_died_is_recovered_and_runs_once_more(harness: Harnes
     job = make_job()
     queue.enqueue(job)
     harness.consume(queue, workers=2)  # one thread dies; the other runs the recovered copy
-    wait_until(lambda: queue.counts().succeeded == 1, what="the recovered job")
-    time.sleep(0.3)
+    wait_until(lambda: queue.counts().succeeded == 1 and queue.settled(), what="the recovered job, then nothing")
     assert handler.calls == [job, job]
     assert give_ups.calls == []
     assert queue.counts().recovered == 1

@@ -21,7 +21,7 @@ from typing import Any
 import pytest
 import requests
 from conftest import APP_ID, KeyPair
-from ports import free_port
+from ports import answers, free_port
 from review_helpers import human_reply, review_deps, wait_until
 
 from app.github.publish import DEFAULT_LABEL
@@ -33,7 +33,7 @@ from app.service.review import give_up_hook, job_handler
 from app.testing.fake_github import FakeGitHub, check_payload, issue_comment_payload, signed_delivery
 from app.testing.sample_pr import RELEASE_IMAGE, STAGING_IMAGE, SamplePull, load_sample
 
-pytestmark = pytest.mark.timeout(60)
+pytestmark = [pytest.mark.timeout(60), pytest.mark.slow]  # starts processes: left out by `-m "not slow"`
 
 ROOT = Path(__file__).resolve().parents[1]
 SECRET = "e2e-webhook-secret"
@@ -82,11 +82,8 @@ def server(tmp_path_factory: pytest.TempPathFactory, rsa_keys: KeyPair) -> Itera
             if proc.poll() is not None:
                 out = proc.stdout.read().decode() if proc.stdout else ""
                 raise AssertionError(f"gunicorn exited with {proc.returncode}:\n{out}")
-            try:
-                if requests.get(f"{url}/healthz", timeout=1).status_code == 200:
-                    break
-            except requests.ConnectionError:
-                pass
+            if answers(url):
+                break
             if time.monotonic() > deadline:
                 raise AssertionError("gunicorn did not become ready in 20 s")
             time.sleep(0.1)
@@ -296,7 +293,12 @@ def test_pull_request_without_image_changes(server: Server, fake_github: FakeGit
 def test_bad_signature_is_refused_and_nothing_runs(server: Server, fake_github: FakeGitHub, worker: None) -> None:
     payload = fake_github.pull_request_event(*_loaded(fake_github), "opened")
     assert server.deliver("pull_request", payload, secret="not-the-secret").status_code == 401
-    time.sleep(0.3)
+    # The answer comes after the receiver's decision: had it queued a job, the store would say so.
+    queue = build_queue(QueueSettings(data_dir=server.data_dir), lambda job: None)
+    try:
+        assert queue.counts().enqueued == 0 and queue.settled()
+    finally:
+        queue.close()
     assert fake_github.requests == []
 
 
@@ -351,7 +353,4 @@ def _ready(url: str, proc: subprocess.Popen[bytes]) -> bool:
     if proc.poll() is not None:
         err = proc.stderr.read().decode() if proc.stderr else ""
         raise AssertionError(f"image-review serve exited with {proc.returncode}:\n{err[-3000:]}")
-    try:
-        return requests.get(f"{url}/healthz", timeout=1).status_code == 200
-    except requests.ConnectionError:
-        return False
+    return answers(url)

@@ -102,6 +102,18 @@ class _EmbeddedConsumer(Consumer):  # type: ignore[misc]  # huey has no type hin
         return worker
 
 
+WORKER_READY = "worker ready: SIGTERM stops it gracefully"
+
+
+class _ProcessConsumer(Consumer):  # type: ignore[misc]  # huey has no type hints
+    """huey's consumer for a process of its own, saying when its signal handlers are set (the
+    last step of its start): a supervisor's SIGTERM before that would not be graceful."""
+
+    def _set_signal_handlers(self) -> None:
+        super()._set_signal_handlers()
+        log.info(WORKER_READY)
+
+
 def _consumer(queue: HueyJobQueue, workers: int, consumer_class: type[Any]) -> Any:
     settings = queue.settings
     return consumer_class(
@@ -187,7 +199,7 @@ def run_worker(
     on_give_up are passed in by the caller, which is how this process knows what a job does.
     """
     queue = build_queue(settings, handler, on_give_up=on_give_up)
-    consumer = _consumer(queue, workers, Consumer)
+    consumer = _consumer(queue, workers, _ProcessConsumer)
     tickers = _start_tickers(queue, periodic)
     try:
         consumer.run()

@@ -925,6 +925,16 @@ class HueyJobQueue:
         parked = stored.get("jobs.parked", 0) - stored.get("jobs.unparked", 0)
         return int(self.huey.pending_count()) + int(self.huey.scheduled_count()) + max(0, parked)
 
+    def settled(self) -> bool:
+        """Nothing left to do: no job queued, scheduled for a retry or waiting for its pull
+        request, and none holding a lease (running, or given up by a worker that died).
+
+        Only a new delivery changes that, which makes it the condition to wait for before
+        asserting that something did not happen (a duplicate review, a further retry). A message
+        huey has handed to a worker thread and the worker has not claimed yet is invisible here
+        for the instant in between."""
+        return self.depth() == 0 and not self.store.expired_leases(KIND_JOB, float("inf"), 1)
+
     # -- for workers and /metrics -------------------------------------------------------------
 
     def counts(self) -> JobCounts:

@@ -237,6 +237,7 @@ class EmbeddedConsumer:
         self.poll = poll
         self.lock = ConsumerLock(settings.data_dir / CONSUMER_LOCK)
         self._stop = threading.Event()
+        self.standing_by = threading.Event()  # set once another process was found holding the lock
         self._state = threading.Lock()
         self._stop_consumer: Callable[[], None] | None = None
         self._runtime: Runtime | None = None
@@ -281,6 +282,7 @@ class EmbeddedConsumer:
             if not announced:
                 log.info("another process runs the embedded consumer for %s; standing by", self.settings.data_dir)
                 announced = True
+                self.standing_by.set()
             self._stop.wait(self.poll)
 
     def _run_consumer(self) -> None:
