@@ -24,8 +24,9 @@ from datetime import date
 from fnmatch import fnmatchcase
 
 from app.core.comment_syntax import comment_start
+from app.core.diffs import FileDiff
 from app.policy.catalog import EXEMPTION_EXPIRED, EXEMPTION_INVALID, RuleMeta, lookup
-from app.policy.config import Exemption, parse_date, parse_issue_number
+from app.policy.config import Exemption, Policy, parse_date, parse_issue_number
 from app.policy.context import Draft, RuleInput, RuleOutput
 from app.policy.paths import PathGlob
 
@@ -100,8 +101,19 @@ def _parse_body(body: str, path: str, line: int) -> tuple[Exemption | None, str 
 
 def find_directives(inp: RuleInput) -> dict[tuple[str, int], InlineDirective]:
     """Directives on added and context lines (new side), by (path, line)."""
+    return directives_in(inp.files)
+
+
+def tracking_issues(files: Sequence[FileDiff], policy: Policy) -> set[int]:
+    """The issue numbers the exemptions of this change name (inline and in the policy): what
+    the caller looks up before evaluation, so the rule itself does no I/O."""
+    inline = {d.exemption.issue for d in directives_in(files).values() if d.exemption is not None}
+    return inline | {ex.issue for ex in policy.exemptions}
+
+
+def directives_in(files: Sequence[FileDiff]) -> dict[tuple[str, int], InlineDirective]:
     out: dict[tuple[str, int], InlineDirective] = {}
-    for f in inp.files:
+    for f in files:
         if f.new_path is None:
             continue
         for hunk in f.hunks:
@@ -205,7 +217,7 @@ def apply(drafts: Sequence[Draft], inp: RuleInput) -> RuleOutput:
         out.drafts.append(draft)
     if unchecked:
         issues = ", ".join(f"#{n}" for n in sorted(unchecked))
-        why = "was not checked" if inp.context.issue_state is None else "could not be determined"
+        why = "was not checked" if inp.context.issue_states is None else "could not be determined"
         out.notes.append(f"The state of tracking issue(s) {issues} {why}; their exemptions were taken as valid.")
     return out
 
@@ -214,8 +226,8 @@ def _problem(ex: Exemption, inp: RuleInput, unchecked: set[int]) -> str | None:
     today = inp.context.today
     if today > ex.expires:
         return f"expired on {ex.expires.isoformat()}"
-    lookup_state = inp.context.issue_state
-    state = lookup_state(ex.issue) if lookup_state is not None else None
+    states = inp.context.issue_states
+    state = states.get(ex.issue) if states is not None else None
     if state == "closed":
         return f"its tracking issue #{ex.issue} is closed"
     if state is None:
