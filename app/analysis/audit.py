@@ -16,7 +16,8 @@ from app.core.models import RefChange
 from app.core.prefilter import file_has_cue
 from app.local.inputs import GitRepo, InputError
 from app.policy import Exemption, Policy
-from app.policy.rules.exemptions import DIRECTIVE, parse_directive
+from app.policy.catalog import STAGING_IMAGE
+from app.policy.rules.exemptions import DIRECTIVE, covers, covers_inline, parse_directive
 
 SOON_DAYS = 30
 # Urgency, most urgent first.
@@ -143,22 +144,17 @@ def _exemption_item(ex: Exemption, path: str, line: int | None, today: date) -> 
 
 def _staging_item(path: str, line: int, reference: str, policy: Policy, exemptions: list[Exemption],
                   today: date) -> AuditItem:
-    cover = next((ex for ex in exemptions if ex.line in (line, line - 1) and ex.expires >= today), None)
+    # The matchers check applies to an IR001 finding on this line (audit looks at the whole tree).
+    rule = STAGING_IMAGE.code
+    cover = next((ex for ex in exemptions if covers_inline(ex, rule, line) and ex.expires >= today), None)
     if cover is None:
-        cover = next((ex for ex in policy.exemptions if _policy_covers(ex, path, reference) and ex.expires >= today),
+        cover = next((ex for ex in policy.exemptions if covers(ex, rule, path, reference) and ex.expires >= today),
                      None)
     if cover is not None:
         return AuditItem(EXEMPTED, path, line, reference, cover.expires, cover.issue, f"tracked by #{cover.issue}")
     if policy.is_production(path):
         return AuditItem(PRODUCTION, path, line, reference, detail="promote it and switch to the release image")
     return AuditItem(ALLOWED, path, line, reference)
-
-
-def _policy_covers(ex: Exemption, path: str, reference: str) -> bool:
-    from fnmatch import fnmatchcase
-
-    return (ex.path is None or fnmatchcase(path, ex.path)) and (
-        ex.reference is None or fnmatchcase(reference, ex.reference))
 
 
 def format_audit(report: AuditReport, fmt: str) -> str:

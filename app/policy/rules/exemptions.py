@@ -145,14 +145,27 @@ def _familiar(reference: str) -> str:
     return reference
 
 
-def _policy_match(ex: Exemption, draft: Draft) -> bool:
-    if ex.path is not None and not PathGlob.parse(ex.path).matches(draft.path):
+def covers(ex: Exemption, rule: str, path: str, reference: str) -> bool:
+    """Whether a policy-file exemption covers a finding of `rule` (a code) at `path` on
+    `reference`: the one matcher of ``check`` (here) and ``audit`` (app.analysis.audit).
+
+    The path is a policy path glob (a directory covers what is below it); the reference a
+    case-insensitive glob, also tried on the short Docker Hub name people write."""
+    if rule not in ex.rules:
+        return False
+    if ex.path is not None and not PathGlob.parse(ex.path).matches(path):
         return False
     if ex.reference is None:
         return True
     pattern = ex.reference.lower()
-    reference = draft.reference.lower()
+    reference = reference.lower()
     return fnmatchcase(reference, pattern) or fnmatchcase(_familiar(reference), pattern)
+
+
+def covers_inline(ex: Exemption, rule: str, line: int) -> bool:
+    """Whether an inline exemption written at `ex.line` covers a finding of `rule` on `line`
+    (its own line or the one below it)."""
+    return rule in ex.rules and ex.line in (line, line - 1)
 
 
 def apply(drafts: Sequence[Draft], inp: RuleInput) -> RuleOutput:
@@ -195,7 +208,7 @@ def apply(drafts: Sequence[Draft], inp: RuleInput) -> RuleOutput:
                 elif draft.meta.code in found.exemption.rules:
                     candidates.append(found.exemption)
         candidates.extend(
-            ex for ex in inp.policy.exemptions if draft.meta.code in ex.rules and _policy_match(ex, draft)
+            ex for ex in inp.policy.exemptions if covers(ex, draft.meta.code, draft.path, draft.reference)
         )
         accepted: Exemption | None = None
         for ex in candidates:
