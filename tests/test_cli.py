@@ -209,8 +209,8 @@ def test_pre_commit_hook_and_action_run_the_check_command() -> None:
 
 
 def test_the_light_option_module_agrees_with_the_commands() -> None:
-    # app.cli.options repeats two facts so that building the parser imports nothing heavy.
-    from app.cli import options as cli_check
+    # app.cli.common repeats two facts so that building the parser imports nothing heavy.
+    from app.cli import common as cli_check
     from app.policy import POLICY_PATH
     from app.report.check_formats import FORMATTERS
 

@@ -7,16 +7,26 @@ to huey's in `queue.sqlite3`, or keys next to huey's in the same Redis. Every re
 one atomic transaction (SQLite `BEGIN EXCLUSIVE` on huey's own connection; Redis
 `WATCH`/`MULTI`), and the decisions are pure functions shared by both backends.
 
-Accepting a delivery is a single transaction: the dedupe entry, the job's sequence number, huey's
-message, the head record and the counter commit together (on SQLite, huey's own insert joins the
-transaction). Each SQLite commit is a serialization point for every web process, so the receiver's
-throughput is decided by how many there are per delivery and what each costs: one, in WAL mode
-with `synchronous=NORMAL` by default. A committed transaction then survives the process being
-killed; only an OS crash or power loss can lose the last commits before a checkpoint.
-`QueueSettings.sqlite_sync = "full"` (`IMAGE_REVIEW_SQLITE_SYNC=full`) fsyncs every commit instead.
+Accepting a delivery is a single transaction: the dedupe entry, the job's sequence number, the
+head record, the counters and -- only when nothing is pending for the pull request -- huey's
+message commit together (on SQLite, huey's own insert joins the transaction). Each SQLite commit
+is a serialization point for every web process, so the receiver's throughput is decided by how
+many there are per delivery and what each costs: one, in WAL mode with `synchronous=NORMAL` by
+default. A committed transaction then survives the process being killed; only an OS crash or
+power loss can lose the last commits before a checkpoint. `QueueSettings.sqlite_sync = "full"`
+(`IMAGE_REVIEW_SQLITE_SYNC=full`) fsyncs every commit instead.
 
-Coalescing. `enqueue` takes a number from a store-wide sequence, enqueues the huey message
-carrying it, and folds (sequence, head SHA) into the pull request's `HeadRecord`. A job is
+Coalescing. A pull request has at most one message on the queue (`HeadRecord.queued`) and at
+most one job waiting for the review that holds it (`HeadRecord.next`): a delivery for a pull
+request with a job pending is merged into that job (newest delivery wins, a re-run request is
+kept) in the accept transaction, with no message and no log line; the claiming worker reads the
+merged job from the record. `let_go` turns `next` into the queued job and sends its message in
+the transaction that ends the holder's attempt. A job that has not started reads the newest
+state when it does, so merging loses nothing, while a delivery that arrives during a review
+still gets a review that starts after it.
+
+Supersession. Every accepted job takes a number from a store-wide sequence and folds
+(sequence, head SHA) into the pull request's `HeadRecord`. A job is
 superseded iff some job enqueued after it, for the same pull request, has a different head
 SHA. The record (newest head, its sequence, the newest sequence with another head) answers that
 exactly whatever order concurrent enqueues fold in, and a job newer than the record (its own
