@@ -236,14 +236,10 @@ def test_claim_waits_while_another_job_holds_the_pull_request() -> None:
     assert let_go(parked, "other") == replace(held, running=None)
 
 
-def test_settings_from_env_and_objects(tmp_path: Path) -> None:
-    env = {"IMAGE_REVIEW_DATA_DIR": str(tmp_path), "IMAGE_REVIEW_JOB_RETRIES": "5", "IMAGE_REVIEW_DEDUPE_TTL": "60"}
-    settings_ = QueueSettings.from_env(env)
+def test_settings_from_objects(tmp_path: Path) -> None:
+    settings_ = QueueSettings(data_dir=tmp_path, retries=5, dedupe_ttl=60.0)
     assert settings_.sqlite_path == tmp_path / "queue.sqlite3"
-    assert (settings_.retries, settings_.max_attempts, settings_.dedupe_ttl) == (5, 6, 60.0)
-    assert settings_.redis_url is None
-    with pytest.raises(ValueError, match="IMAGE_REVIEW_JOB_RETRIES"):
-        QueueSettings.from_env({"IMAGE_REVIEW_JOB_RETRIES": "many"})
+    assert (settings_.retries, settings_.max_attempts) == (5, 6)
 
     app_settings = SimpleNamespace(data_dir=str(tmp_path), redis_url=None, queue_retries=1, secret="x")
     from_app = QueueSettings.from_object(app_settings)
@@ -444,9 +440,6 @@ def test_sqlite_commits_are_written_ahead_and_synced_as_configured(tmp_path: Pat
 
     assert pragmas(None) == ("wal", 1)  # NORMAL: a commit survives the process being killed
     assert pragmas("full") == ("wal", 2)  # FULL: and an OS crash
-    assert QueueSettings.from_env({"IMAGE_REVIEW_SQLITE_SYNC": "FULL"}).sqlite_sync == "full"
-    with pytest.raises(ValueError, match="IMAGE_REVIEW_SQLITE_SYNC"):
-        QueueSettings.from_env({"IMAGE_REVIEW_SQLITE_SYNC": "off"})
     with pytest.raises(ValueError, match="synchronous"):
         pragmas("extra")
 

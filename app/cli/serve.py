@@ -106,7 +106,6 @@ def register_worker(sub: SubParsers[argparse.ArgumentParser]) -> None:
 
 def load_settings() -> Settings | None:
     """The settings, or None after printing every problem (never a traceback, never a secret)."""
-    from app.jobs.model import QueueSettings
     from app.service.settings import Settings, SettingsError
 
     problems: list[str] = []
@@ -115,10 +114,6 @@ def load_settings() -> Settings | None:
         settings = Settings.from_env(os.environ)
     except SettingsError as exc:
         problems.extend(exc.problems)
-    try:
-        QueueSettings.from_env(os.environ)  # the queue's tuning, read again by each queue
-    except ValueError as exc:
-        problems.append(str(exc))
     if problems:
         print("image-review: the configuration is not usable:", file=sys.stderr)
         for problem in problems:

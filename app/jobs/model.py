@@ -8,8 +8,7 @@ to `on_give_up`. The huey-backed implementation lives in `app.jobs.huey_queue` (
 
 from __future__ import annotations
 
-import os
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any, Protocol
@@ -108,42 +107,6 @@ class JobCounts:
     recovered: int = 0  # jobs re-enqueued after their worker stopped mid-run
 
 
-def _env_float(environ: Mapping[str, str], name: str, default: float) -> float:
-    raw = environ.get(name)
-    if raw is None or raw.strip() == "":
-        return default
-    try:
-        value = float(raw)
-    except ValueError:
-        raise ValueError(f"{name} must be a number of seconds, got {raw!r}") from None
-    if value < 0:
-        raise ValueError(f"{name} must not be negative, got {raw!r}")
-    return value
-
-
-def _env_int(environ: Mapping[str, str], name: str, default: int) -> int:
-    raw = environ.get(name)
-    if raw is None or raw.strip() == "":
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise ValueError(f"{name} must be a whole number, got {raw!r}") from None
-    if value < 0:
-        raise ValueError(f"{name} must not be negative, got {raw!r}")
-    return value
-
-
-def _env_choice(environ: Mapping[str, str], name: str, default: str, choices: tuple[str, ...]) -> str:
-    raw = environ.get(name)
-    if raw is None or raw.strip() == "":
-        return default
-    value = raw.strip().lower()
-    if value not in choices:
-        raise ValueError(f"{name} must be one of {', '.join(choices)}, got {raw!r}")
-    return value
-
-
 SQLITE_SYNC_CHOICES = ("normal", "full")
 
 
@@ -176,20 +139,6 @@ class QueueSettings:
     @property
     def sqlite_path(self) -> Path:
         return self.data_dir / "queue.sqlite3"
-
-    @classmethod
-    def from_env(cls, environ: Mapping[str, str] | None = None) -> QueueSettings:
-        env = os.environ if environ is None else environ
-        base = cls()
-        return cls(
-            data_dir=Path(env.get("IMAGE_REVIEW_DATA_DIR") or base.data_dir),
-            redis_url=env.get("IMAGE_REVIEW_REDIS_URL") or None,
-            retries=_env_int(env, "IMAGE_REVIEW_JOB_RETRIES", base.retries),
-            retry_delay=_env_float(env, "IMAGE_REVIEW_JOB_RETRY_DELAY", base.retry_delay),
-            lease_seconds=_env_float(env, "IMAGE_REVIEW_JOB_LEASE", base.lease_seconds),
-            dedupe_ttl=_env_float(env, "IMAGE_REVIEW_DEDUPE_TTL", base.dedupe_ttl),
-            sqlite_sync=_env_choice(env, "IMAGE_REVIEW_SQLITE_SYNC", base.sqlite_sync, SQLITE_SYNC_CHOICES),
-        )
 
     @classmethod
     def from_object(cls, settings: object) -> QueueSettings:
