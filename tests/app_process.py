@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import requests
-from ports import free_port
+from ports import answers, free_port
 from secret_grep import leaks, private_key_lines
 
 from app.report.summary import SUMMARY_MARKER
@@ -166,10 +166,7 @@ class Apps:
 
         def ready() -> bool:
             assert process.alive(), f"serve exited with {process.proc.returncode}:\n{process.logs()}"
-            try:
-                return requests.get(f"{process.url}/healthz", timeout=1).status_code == 200
-            except requests.RequestException:
-                return False
+            return answers(process.url)
 
         wait_until(ready, "image-review serve to answer /healthz", timeout)
         return process
@@ -182,10 +179,7 @@ class Apps:
         def ready() -> bool:
             # Its metrics endpoint answers once the queue is open; jobs wait for the consumer.
             assert process.alive(), f"worker exited with {process.proc.returncode}:\n{process.logs()}"
-            try:
-                return requests.get(f"{process.url}/healthz", timeout=1).status_code == 200
-            except requests.RequestException:
-                return False
+            return answers(process.url)
 
         wait_until(ready, "image-review worker to start", timeout)
         return process

@@ -209,10 +209,40 @@ def test_pre_commit_hook_and_action_run_the_check_command() -> None:
 
 
 def test_the_light_option_module_agrees_with_the_commands() -> None:
-    # app.cli.options repeats two facts so that building the parser imports nothing heavy.
-    from app.cli import options as cli_check
+    # app.cli.common repeats two facts so that building the parser imports nothing heavy.
+    from app.cli import common as cli_check
     from app.policy import POLICY_PATH
     from app.report.check_formats import FORMATTERS
 
     assert cli_check.POLICY_PATH == POLICY_PATH
     assert set(cli_check.FORMATS) == set(FORMATTERS)
+
+
+def test_check_and_audit_agree_on_a_policy_exemption_for_a_directory(
+    repo: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # `path: "deploy"` names a directory: it covers deploy/etcd.yaml for check, and so for audit.
+    policy = (
+        "exemptions:\n"
+        "  - rule: staging-image\n    path: deploy\n    issue: 21\n    expires: 2027-01-01\n"
+        "  - rule: mutable-tag\n    path: 'jobs/**'\n    issue: 22\n    expires: 2027-01-01\n"
+    )
+    commit(repo, {".github/image-review.yml": policy}, "policy")
+    commit(repo, {
+        "deploy/etcd.yaml": f"image: {STAGING}\n",
+        "jobs/etcd.yaml": f"image: {STAGING}\n",  # an exemption for another rule covers nothing here
+    }, "staging images")
+    code, out, _ = run(capsys, "check", "--git", "main~1", "--repo", str(repo), "--format", "json")
+    findings = {f["path"]: f for f in json.loads(out)["findings"] if f["rule"] == "IR001"}
+    assert findings["deploy/etcd.yaml"]["severity"] == "notice"  # accepted by check
+    assert findings["jobs/etcd.yaml"]["severity"] == "error"
+    assert code == 1
+
+    code, out, _ = run(capsys, "audit", "--repo", str(repo), "--format", "json", "--today", "2026-11-26",
+                       "--fail-on-urgent")
+    status = {i["path"]: i["status"] for i in json.loads(out)["items"] if i["subject"] == STAGING}
+    assert status == {
+        "deploy/etcd.yaml": "staging image, exempted",
+        "jobs/etcd.yaml": "staging image in production",
+    }
+    assert code == 1  # for jobs/etcd.yaml only

@@ -21,7 +21,7 @@ from redis_server import RedisServer, RedisServerMissing, start_redis_server
 from app.jobs.huey_queue import KIND_JOB, build_queue
 from app.jobs.model import QueueSettings, ReviewJob
 
-pytestmark = pytest.mark.timeout(30)
+pytestmark = [pytest.mark.timeout(30), pytest.mark.slow]  # starts processes: left out by `-m "not slow"`
 
 STALL_PR = 1
 
@@ -165,7 +165,8 @@ def test_sigkilled_worker_job_completes_exactly_once(workers: Workers, redis_url
         second = workers.start()
         expected = [workers.out / f"done-{pr}" for pr in (1, 2, 3)]
         workers.wait_for(lambda: all(lines(path) for path in expected), "every job to finish")
-        time.sleep(0.5)  # room for a duplicate to show up, were there one
+        # Nothing queued, retrying or leased is left: a duplicate, were there one, has run by now.
+        workers.wait_for(queue.settled, "the queue to settle")
 
         assert len(lines(started)) == 2
         assert lines(done) == [str(second.pid)]

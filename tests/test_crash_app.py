@@ -22,12 +22,12 @@ from app_process import Apps, app_env, check_runs, deliver, inline_markers, load
 from conftest import APP_ID, KeyPair
 from redis_server import RedisServer, RedisServerMissing, start_redis_server
 
-from app.jobs.huey_queue import build_queue
+from app.jobs.huey_queue import KIND_JOB, build_queue
 from app.jobs.model import QueueSettings
 from app.testing.fake_github import FakeGitHub, Fault
 from app.testing.sample_pr import SamplePull
 
-pytestmark = pytest.mark.timeout(120)
+pytestmark = [pytest.mark.timeout(120), pytest.mark.slow]  # starts processes: left out by `-m "not slow"`
 
 REPO = "octo-org/cluster"
 LEASE = 2.0  # seconds: how long a dead worker's job waits before another worker takes it
@@ -101,10 +101,15 @@ def test_a_worker_killed_mid_review_finishes_it_after_a_restart(
         worker.kill()
         assert not any(completed(fake, pull) for pull in pulls)
 
-        time.sleep(LEASE)  # the dead worker's lease runs out; the next worker recovers the job at start
-        restarted = apps.worker(env, threads=1)
-        wait_until(lambda: all(completed(fake, pull) for pull in pulls), "the reviews after the restart", 45)
-        time.sleep(0.5)  # nothing more comes
+        queue = build_queue(QueueSettings(data_dir=data_dir, redis_url=redis_url), lambda job: None)
+        try:
+            # The dead worker's lease runs out; the next worker recovers the job at start.
+            wait_until(lambda: bool(queue.store.expired_leases(KIND_JOB, time.time(), 1)), "the lease to run out")
+            restarted = apps.worker(env, threads=1)
+            wait_until(lambda: all(completed(fake, pull) for pull in pulls), "the reviews after the restart", 45)
+            wait_until(queue.settled, "nothing left to run")
+        finally:
+            queue.close()
         restarted.stop()
 
     problems = [problem for pull in pulls for problem in reviewed_once(fake, pull)]
@@ -134,7 +139,12 @@ def test_the_same_delivery_three_times_is_reviewed_once(
         assert [a.status_code for a in answers] == [202, 200, 200]
         assert [a.json()["status"] for a in answers[1:]] == ["duplicate delivery"] * 2
         wait_until(lambda: completed(fake, pull), "the review")
-        time.sleep(1.0)  # a second review, were there one, would be under way by now
+        queue = build_queue(QueueSettings(data_dir=tmp_path / "data"), lambda job: None)
+        try:
+            wait_until(queue.settled, "nothing left to run")  # a second review would be queued or running
+            assert queue.counts().enqueued == 1
+        finally:
+            queue.close()
         web.stop()
     assert not reviewed_once(fake, pull)
     assert len(fake.calls("POST", f"/repos/{REPO}/check-runs")) == 1

@@ -37,7 +37,7 @@ from app.jobs.model import QueueSettings
 from app.testing.fake_github import FakeGitHub, Fault
 from app.testing.sample_pr import RELEASE_IMAGE, STAGING_IMAGE, SamplePull
 
-pytestmark = pytest.mark.timeout(150)
+pytestmark = [pytest.mark.timeout(150), pytest.mark.slow]  # starts processes: left out by `-m "not slow"`
 
 INSTALLATIONS = 5
 PULLS_PER_INSTALLATION = 5  # 25 pull requests

@@ -236,14 +236,10 @@ def test_claim_waits_while_another_job_holds_the_pull_request() -> None:
     assert let_go(parked, "other") == replace(held, running=None)
 
 
-def test_settings_from_env_and_objects(tmp_path: Path) -> None:
-    env = {"IMAGE_REVIEW_DATA_DIR": str(tmp_path), "IMAGE_REVIEW_JOB_RETRIES": "5", "IMAGE_REVIEW_DEDUPE_TTL": "60"}
-    settings_ = QueueSettings.from_env(env)
+def test_settings_from_objects(tmp_path: Path) -> None:
+    settings_ = QueueSettings(data_dir=tmp_path, retries=5, dedupe_ttl=60.0)
     assert settings_.sqlite_path == tmp_path / "queue.sqlite3"
-    assert (settings_.retries, settings_.max_attempts, settings_.dedupe_ttl) == (5, 6, 60.0)
-    assert settings_.redis_url is None
-    with pytest.raises(ValueError, match="IMAGE_REVIEW_JOB_RETRIES"):
-        QueueSettings.from_env({"IMAGE_REVIEW_JOB_RETRIES": "many"})
+    assert (settings_.retries, settings_.max_attempts) == (5, 6)
 
     app_settings = SimpleNamespace(data_dir=str(tmp_path), redis_url=None, queue_retries=1, secret="x")
     from_app = QueueSettings.from_object(app_settings)
@@ -261,8 +257,7 @@ def test_enqueue_runs_the_handler_once_with_an_equal_job(harness: Harness) -> No
     queue.enqueue(job)
     assert queue.depth() == 1
     harness.consume(queue)
-    wait_until(lambda: len(handler.calls) == 1, what="the job to run")
-    time.sleep(0.2)
+    wait_until(lambda: len(handler.calls) == 1 and queue.settled(), what="the job to run and nothing else")
     assert handler.calls == [job]
     assert queue.depth() == 0
     assert active_leases(queue) == []
@@ -302,14 +297,28 @@ def test_newer_push_supersedes_queued_jobs_of_the_same_pull_request(harness: Har
     assert handler.calls[-1] == rerun
 
 
-def test_two_queued_jobs_for_the_same_head_both_run(harness: Harness) -> None:
+def test_a_rerun_for_a_head_still_queued_folds_into_it_without_a_message(harness: Harness) -> None:
     handler = Recorder()
     queue = harness.queue(handler)
     queue.enqueue(make_job(head="c"))
-    queue.enqueue(make_job(head="c", rerun=True))
+    rerun = make_job(head="c", rerun=True, event="check_suite.rerequested")
+    assert queue.accept("d-rerun", [rerun])
+    # One message on the queue; the second delivery only rewrote the pull request's record.
+    assert queue.huey.pending_count() == 1 and queue.depth() == 1
     harness.consume(queue, workers=1)
-    wait_until(lambda: len(handler.calls) == 2, what="both jobs")
-    assert [job.rerun for job in handler.calls] == [False, True]
+    wait_until(lambda: queue.counts().succeeded == 1 and queue.depth() == 0, what="the one review")
+    assert handler.calls == [rerun]  # the newest delivery, its re-run request kept
+    counts = queue.counts()
+    assert (counts.enqueued, counts.coalesced, counts.superseded) == (2, 1, 0)
+
+
+def test_a_burst_for_one_pull_request_leaves_one_message(harness: Harness) -> None:
+    queue = harness.queue()
+    for n in range(50):
+        assert queue.accept(f"burst-{n}", [make_job(pr=9, head="a" if n % 2 else "b")])
+    assert queue.huey.pending_count() == 1 and queue.depth() == 1
+    counts = queue.counts()
+    assert counts.enqueued == 50 and counts.coalesced + counts.superseded == 49
 
 
 def test_push_back_to_an_older_head_supersedes_everything_between(harness: Harness) -> None:
@@ -431,9 +440,6 @@ def test_sqlite_commits_are_written_ahead_and_synced_as_configured(tmp_path: Pat
 
     assert pragmas(None) == ("wal", 1)  # NORMAL: a commit survives the process being killed
     assert pragmas("full") == ("wal", 2)  # FULL: and an OS crash
-    assert QueueSettings.from_env({"IMAGE_REVIEW_SQLITE_SYNC": "FULL"}).sqlite_sync == "full"
-    with pytest.raises(ValueError, match="IMAGE_REVIEW_SQLITE_SYNC"):
-        QueueSettings.from_env({"IMAGE_REVIEW_SQLITE_SYNC": "off"})
     with pytest.raises(ValueError, match="synchronous"):
         pragmas("extra")
 
@@ -462,12 +468,16 @@ def test_jobs_of_one_pull_request_never_run_at_once(harness: Harness) -> None:
     handler = Overlap()
     queue = harness.queue(handler)
     for pr in (1, 2):
-        for n in range(3):  # the same head three times: every one of them runs, one after another
-            queue.enqueue(make_job(pr=pr, head="a", rerun=n > 0))
+        queue.enqueue(make_job(pr=pr, head="a"))
     harness.consume(queue, workers=4)
-    wait_until(lambda: queue.counts().succeeded == 6, what="all six jobs")
+    wait_until(lambda: len(handler.calls) == 2, what="both first reviews to start")
+    for pr in (1, 2):
+        for _ in range(3):  # re-runs requested while the review runs: one more run, after it
+            queue.enqueue(make_job(pr=pr, head="a", rerun=True))
+    wait_until(lambda: queue.counts().succeeded == 4 and queue.depth() == 0, what="the four reviews")
     assert handler.most == {1: 1, 2: 1}
-    assert len(handler.calls) == 6 and queue.depth() == 0
+    assert sorted((job.pr_number, job.rerun) for job in handler.calls) == [(1, False), (1, True), (2, False), (2, True)]
+    assert queue.counts().coalesced == 4
 
 
 def test_a_push_while_a_review_runs_waits_then_supersedes_nothing_it_should_not(harness: Harness) -> None:
@@ -478,32 +488,28 @@ def test_a_push_while_a_review_runs_waits_then_supersedes_nothing_it_should_not(
     wait_until(lambda: len(handler.calls) == 1, what="the first review to start")
     for head in ("b", "c"):  # arrive while "a" runs: "b" is superseded by "c" before it starts
         queue.enqueue(make_job(pr=3, head=head))
-    wait_until(lambda: len(handler.calls) == 2 and queue.depth() == 0, what="the newest push")
-    time.sleep(0.5)
+    wait_until(lambda: queue.counts().succeeded == 2 and queue.depth() == 0, what="the newest push")
     assert [job.head_sha for job in handler.calls] == ["a", "c"]
-    assert handler.most == {3: 1}
+    assert handler.most == {3: 1} and queue.counts().superseded == 1
 
 
-def test_a_job_parked_behind_a_dead_worker_runs_after_recovery(harness: Harness) -> None:
-    crashed = threading.Event()
+def test_a_job_waiting_behind_a_dead_worker_runs_after_recovery(harness: Harness) -> None:
     calls: list[ReviewJob] = []
+    first, rerun = make_job(pr=4), make_job(pr=4, rerun=True)
 
     def handler(job: ReviewJob) -> None:
         calls.append(job)
-        if not crashed.is_set():
-            crashed.set()
-            time.sleep(0.2)  # long enough for the second job to be claimed and parked
-            raise SimulatedCrash("the worker dies holding the pull request")
+        if len(calls) == 1:
+            queue.enqueue(rerun)  # a request lands while the review runs ...
+            raise SimulatedCrash("the worker dies holding the pull request")  # ... which then dies
 
     queue = harness.queue(handler, lease_seconds=0.5)
-    first, rerun = make_job(pr=4), make_job(pr=4, rerun=True)
     queue.enqueue(first)
-    queue.enqueue(rerun)
     harness.consume(queue, workers=2)
     wait_until(lambda: queue.counts().succeeded == 2, what="both jobs")
-    # Whichever was claimed first dies holding the pull request, runs again once recovered, and
-    # only then does the parked one run.
-    assert len(calls) == 3 and calls[0] == calls[1] and {calls[1], calls[2]} == {first, rerun}
+    # The dead worker's job keeps the pull request until recovery has run it again, and only
+    # then does the job that arrived meanwhile run.
+    assert calls == [first, first, rerun]
     assert queue.depth() == 0 and active_leases(queue) == []
 
 
@@ -514,8 +520,7 @@ def test_retries_then_on_give_up_exactly_once(harness: Harness) -> None:
     job = make_job()
     queue.enqueue(job)
     harness.consume(queue)
-    wait_until(lambda: len(give_ups.calls) == 1, what="the give-up")
-    time.sleep(0.3)  # nothing more may happen
+    wait_until(lambda: len(give_ups.calls) == 1 and queue.settled(), what="the give-up, then nothing left to run")
     assert len(handler.calls) == 3
     assert len(give_ups.calls) == 1
     given_job, exc = give_ups.calls[0]
@@ -558,8 +563,7 @@ def test_a_job_whose_worker_died_is_recovered_and_runs_once_more(harness: Harnes
     job = make_job()
     queue.enqueue(job)
     harness.consume(queue, workers=2)  # one thread dies; the other runs the recovered copy
-    wait_until(lambda: queue.counts().succeeded == 1, what="the recovered job")
-    time.sleep(0.3)
+    wait_until(lambda: queue.counts().succeeded == 1 and queue.settled(), what="the recovered job, then nothing")
     assert handler.calls == [job, job]
     assert give_ups.calls == []
     assert queue.counts().recovered == 1

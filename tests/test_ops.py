@@ -22,19 +22,20 @@ import pytest
 import requests
 import yaml
 from conftest import APP_ID, KeyPair
-from ports import free_port
+from ports import answers, free_port
 from prometheus_client.parser import text_string_to_metric_families
 from redis_server import RedisServerMissing, start_redis_server
 
 from app.github.client import AppAuth, RetryPolicy
 from app.github.redeliver import LocalMemory, RedeliveryOptions, StoreMemory, _next_path, redeliver_failed
+from app.jobs.consumer import WORKER_READY as READY_LINE
 from app.jobs.huey_queue import build_queue
 from app.jobs.model import QueueSettings
 from app.service.settings import Settings
 from app.testing.fake_github import FakeGitHub, signed_delivery
 from app.testing.sample_pr import load_sample
 
-pytestmark = pytest.mark.timeout(60)
+pytestmark = [pytest.mark.timeout(60), pytest.mark.slow]  # starts processes: left out by `-m "not slow"`
 
 ROOT = Path(__file__).resolve().parents[1]
 SECRET = "ops-webhook-secret"
@@ -299,14 +300,10 @@ def test_worker_starts_and_stops_on_sigterm(
 
     def ready() -> bool:
         assert worker.alive(), f"worker exited with {worker.proc.returncode}:\n{worker.logs()}"
-        started = any("Huey consumer started" in line for line in worker.lines())
-        try:
-            return started and requests.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200
-        except requests.ConnectionError:
-            return False
+        # Logged once the consumer's signal handlers are in place: SIGTERM is then graceful.
+        return any(READY_LINE in line for line in worker.lines()) and answers(f"http://127.0.0.1:{port}")
 
     wait_until(ready, "the worker to start")
-    time.sleep(0.3)  # the consumer sets its signal handlers right after announcing itself
     assert sample(scrape(f"http://127.0.0.1:{port}"), "image_review_queue_up") == 1
     assert worker.stop(timeout=30) == 0
     entries = json_lines(worker.lines())
@@ -587,7 +584,7 @@ def test_one_embedded_consumer_per_data_dir_with_takeover(
         first.start()
         wait_until(lambda: first.running, "the first consumer")
         second.start()
-        time.sleep(0.5)
+        wait_until(second.standing_by.is_set, "the second consumer to find the lock taken")
         assert not second.running
         first.stop()
         wait_until(lambda: second.running, "the second consumer to take over")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import date
+
 import pytest
 
 try:
@@ -215,3 +217,38 @@ def test_policy_file_malformed_is_reported_and_not_applied() -> None:
         ("IR001", "error", "pkg/a.yaml", 1),
         ("IR012", "error", ".github/image-review.yml", 5),
     ]
+
+
+# --- issue states gathered before evaluation ------------------------------------------------------
+
+
+def test_tracking_issue_states_are_looked_up_before_evaluation_not_by_the_rule() -> None:
+    from app.analysis.analyze import AnalysisContext, ChangeSet, analyze
+    from app.core.diffs import parse_diff
+    from app.policy.context import IssueState
+
+    diff = (
+        "diff --git a/pkg/model/etcd.yaml b/pkg/model/etcd.yaml\n"
+        "--- a/pkg/model/etcd.yaml\n+++ b/pkg/model/etcd.yaml\n"
+        "@@ -1,1 +1,3 @@\n"
+        " kind: Pod\n"
+        "+# image-review: allow staging-image until 2026-12-31 tracked-by #7\n"
+        f"+    image: {STAGING}\n"
+    ).encode()
+    policy_text = (
+        "exemptions:\n  - rule: mutable-tag\n    path: 'deploy/**'\n    issue: 99\n    expires: 2026-12-31\n"
+    )
+    asked: list[int] = []
+    states: dict[int, IssueState] = {7: "closed"}
+
+    def lookup(number: int) -> IssueState | None:
+        asked.append(number)
+        return states.get(number)
+
+    change = ChangeSet(files=parse_diff(diff), policy_text=policy_text)
+    analysis = analyze(change, AnalysisContext(today=date(2026, 6, 1), issue_state=lookup))
+    # Every issue the exemptions name (inline #7, the policy file's #99), once each, in order.
+    assert asked == [7, 99]
+    by_rule = {f.rule: f for f in analysis.findings}
+    assert "IR013" in by_rule and "#7 is closed" in by_rule["IR013"].message
+    assert by_rule["IR001"].exempted_by is None  # its exemption's issue is closed: not accepted

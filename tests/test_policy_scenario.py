@@ -11,7 +11,7 @@ A scenario is text: ``# key: value`` headers, then diff lines (``+added``, ``-re
     # head: SHA                       EvalContext.head_sha (default "head0000")
     # approved-by: LOGIN [at SHA] [teams ORG/TEAM,...]
     # approvals: none                 approvals known and empty (default: not known)
-    # issue #N: open|closed           what issue_state answers (default: None, "not checked")
+    # issue #N: open|closed           the issue states gathered before evaluation (default: not checked)
     # registry: REF digest SHA256     registry verification is on, and REF (a tag) is that digest
     # registry: REF missing           ... and REF does not exist (any reference not listed: missing)
     # registry: HOST unreachable      ... and HOST cannot be asked
@@ -290,13 +290,10 @@ def parse_scenario(text: str, base_policy: Policy | None = None) -> Scenario:
             if old_text is not None:
                 base = load_policy(old_text)
 
-    def issue_state(number: int) -> IssueState | None:
-        state = issues.get(number)
-        return "open" if state == "open" else "closed" if state == "closed" else None
-
+    states: dict[int, IssueState] = {n: s for n, s in issues.items() if s in ("open", "closed")}  # type: ignore[misc]
     ctx = EvalContext(
         today=today,
-        issue_state=issue_state if issues else None,
+        issue_states=states if issues else None,
         approvals=approvals,
         head_sha=head,
         policy_text_old=old_text,

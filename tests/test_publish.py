@@ -479,3 +479,24 @@ def test_mark_failed_leaves_a_finished_review_alone(world: World, rsa_keys: KeyP
     mark_failed(_job(world), RuntimeError("late"), _deps(world, rsa_keys))
     [run] = world.runs()
     assert run["conclusion"] == "failure"
+
+
+@pytest.mark.parametrize(
+    "findings",
+    [
+        [],
+        [finding(1)],  # a staging-image error: both labels
+        [finding(1, rule="IR004", name="mutable-tag")],  # another error: the error label only
+        [finding(1, severity="warning")],  # no error: neither
+        [finding(1, severity="notice")],  # exempted: neither
+    ],
+)
+def test_the_labels_the_app_sets_are_the_engines_labels(findings: list[Finding]) -> None:
+    from app.policy import default_policy
+    from app.policy.engine import _labels
+
+    policy = default_policy()
+    config = LabelConfig(policy.labels.staging_image, "image-review/error")
+    policy = replace(policy, labels=replace(policy.labels, error="image-review/error"))
+    wanted = config.wanted(findings)
+    assert [name for name, on in wanted.items() if on] == _labels(findings, policy)

@@ -26,7 +26,7 @@ from app.report.summary import SUMMARY_MARKER
 from app.service.review import give_up_hook, job_handler
 from app.testing.fake_github import FakeGitHub
 
-pytestmark = pytest.mark.timeout(60)
+pytestmark = [pytest.mark.timeout(60), pytest.mark.slow]  # starts processes: left out by `-m "not slow"`
 
 REPO = "octo-org/kops"
 POLICY = ".github/image-review.yml"

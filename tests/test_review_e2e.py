@@ -21,7 +21,7 @@ from typing import Any
 import pytest
 import requests
 from conftest import APP_ID, KeyPair
-from ports import free_port
+from ports import answers, free_port
 from review_helpers import human_reply, review_deps, wait_until
 from secret_grep import leaks, private_key_lines
 
@@ -34,7 +34,7 @@ from app.service.review import give_up_hook, job_handler
 from app.testing.fake_github import FakeGitHub, check_payload, issue_comment_payload, signed_delivery
 from app.testing.sample_pr import RELEASE_IMAGE, STAGING_IMAGE, SamplePull, load_sample
 
-pytestmark = pytest.mark.timeout(60)
+pytestmark = [pytest.mark.timeout(60), pytest.mark.slow]  # starts processes: left out by `-m "not slow"`
 
 ROOT = Path(__file__).resolve().parents[1]
 SECRET = "e2e-webhook-secret"
@@ -83,13 +83,8 @@ def server(tmp_path_factory: pytest.TempPathFactory, rsa_keys: KeyPair) -> Itera
             if proc.poll() is not None:
                 out = proc.stdout.read().decode() if proc.stdout else ""
                 raise AssertionError(f"gunicorn exited with {proc.returncode}:\n{out}")
-            try:
-                if requests.get(f"{url}/healthz", timeout=1).status_code == 200:
-                    break
-            except (requests.ConnectionError, requests.Timeout):
-                # The master has bound the port; a worker still booting on a busy machine
-                # answers late. Only the 20 s deadline below decides that it never came up.
-                pass
+            if answers(url):
+                break
             if time.monotonic() > deadline:
                 raise AssertionError("gunicorn did not become ready in 20 s")
             time.sleep(0.1)
@@ -299,8 +294,15 @@ def test_pull_request_without_image_changes(server: Server, fake_github: FakeGit
 
 def test_bad_signature_is_refused_and_nothing_runs(server: Server, fake_github: FakeGitHub, worker: None) -> None:
     payload = fake_github.pull_request_event(*_loaded(fake_github), "opened")
-    assert server.deliver("pull_request", payload, secret="not-the-secret").status_code == 401
-    time.sleep(0.3)
+    # The answer comes after the receiver's decision: had it queued a job, the store would say so.
+    queue = build_queue(QueueSettings(data_dir=server.data_dir), lambda job: None)
+    try:
+        wait_until(queue.settled, what="the jobs of earlier tests to finish")
+        before = queue.counts().enqueued
+        assert server.deliver("pull_request", payload, secret="not-the-secret").status_code == 401
+        assert queue.counts().enqueued == before and queue.settled()
+    finally:
+        queue.close()
     assert fake_github.requests == []
 
 
@@ -363,7 +365,4 @@ def _ready(url: str, proc: subprocess.Popen[bytes]) -> bool:
     if proc.poll() is not None:
         err = proc.stderr.read().decode() if proc.stderr else ""
         raise AssertionError(f"image-review serve exited with {proc.returncode}:\n{err[-3000:]}")
-    try:
-        return requests.get(f"{url}/healthz", timeout=1).status_code == 200
-    except requests.RequestException:  # not up yet, or a worker still booting (as app_process.py waits)
-        return False
+    return answers(url)

@@ -215,3 +215,25 @@ def test_github_backoff_and_write_pacing(rsa_keys: KeyPair, tmp_path: Path) -> N
     problems = problems_of(env_for(rsa_keys, IMAGE_REVIEW_GITHUB_BACKOFF="soon", IMAGE_REVIEW_WRITES_PER_MINUTE="-1"))
     assert any(p.startswith("IMAGE_REVIEW_GITHUB_BACKOFF must be a number") for p in problems)
     assert any(p.startswith("IMAGE_REVIEW_WRITES_PER_MINUTE must be a finite number") for p in problems)
+
+
+def test_the_queue_is_configured_with_the_rest(rsa_keys: KeyPair, tmp_path: Path) -> None:
+    env = env_for(
+        rsa_keys,
+        IMAGE_REVIEW_DATA_DIR=str(tmp_path),
+        IMAGE_REVIEW_JOB_RETRIES="5",
+        IMAGE_REVIEW_DEDUPE_TTL="60",
+        IMAGE_REVIEW_SQLITE_SYNC="FULL",
+    )
+    queue = Settings.from_env(env).queue
+    assert queue.sqlite_path == tmp_path / "queue.sqlite3" and queue.redis_url is None
+    assert (queue.retries, queue.max_attempts, queue.dedupe_ttl, queue.sqlite_sync) == (5, 6, 60.0, "full")
+
+
+def test_bad_queue_tuning_is_named_with_the_other_problems(rsa_keys: KeyPair) -> None:
+    problems = problems_of(
+        env_for(rsa_keys, IMAGE_REVIEW_JOB_RETRIES="many", IMAGE_REVIEW_SQLITE_SYNC="off", IMAGE_REVIEW_JOB_LEASE="-1")
+    )
+    assert any(p.startswith("IMAGE_REVIEW_JOB_RETRIES must be a whole number") for p in problems)
+    assert any(p.startswith("IMAGE_REVIEW_SQLITE_SYNC must be one of normal, full") for p in problems)
+    assert any(p.startswith("IMAGE_REVIEW_JOB_LEASE must be a finite number") for p in problems)

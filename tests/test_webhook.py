@@ -321,6 +321,18 @@ def test_json_that_is_not_an_object(client: FlaskClient) -> None:
         ),
         ("check_run", {"action": "rerequested", "check_run": {"pull_requests": []}}, "check_run.head_sha is missing"),
         ("issue_comment", {**issue_comment_payload(), "repository": {}}, "repository.full_name is missing"),
+        # Wrong types are named like missing fields: a number as a string, a list for an object.
+        (
+            "pull_request",
+            {**pull_request_payload(), "pull_request": {**pull_request_payload()["pull_request"], "number": "7"}},
+            "pull_request.number is missing or not an integer",
+        ),
+        (
+            "check_suite",
+            {"action": "rerequested", "check_suite": {"head_sha": "a" * 40, "pull_requests": [{"number": True}]}},
+            "check_suite.pull_requests[].number is missing or not an integer",
+        ),
+        ("pull_request_review", {"action": "submitted", "review": []}, "review is missing or not an object"),
     ],
 )
 def test_payload_missing_what_the_event_needs(
@@ -500,3 +512,15 @@ def test_create_app_builds_the_configured_queue(settings: Settings) -> None:
         assert state.queue.depth() == 1
     finally:
         state.queue.close()
+
+
+def test_payload_models_hold_the_fields_routing_reads() -> None:
+    from app.service.payloads import PullRequest, parse_pull_request, parse_source
+
+    payload = pull_request_payload(number=42, head_sha="f" * 40, labels=("area/etcd",))
+    payload["pull_request"]["draft"] = True
+    pull = parse_pull_request(payload)
+    assert isinstance(pull, PullRequest)
+    assert (pull.number, pull.head_sha, pull.draft, pull.labels) == (42, "f" * 40, True, ("area/etcd",))
+    assert pull.base_sha == payload["pull_request"]["base"]["sha"]
+    assert parse_source(payload).repo == payload["repository"]["full_name"]

@@ -16,8 +16,9 @@ from app.core.extract import FileReader, extract
 from app.core.models import Analysis, RefChange
 from app.core.netrefs import net_references
 from app.policy import POLICY_PATH, Approval, CommitInput, EvalContext, Policy, evaluate, load_policy
-from app.policy.context import IssueStateLookup
+from app.policy.context import IssueState, IssueStateLookup
 from app.policy.evidence import RegistryEvidence
+from app.policy.rules.exemptions import tracking_issues
 from app.registry.promotion import PromoterManifestSource
 from app.registry.verify import HostResolver, gather
 
@@ -78,7 +79,8 @@ def analyze(change: ChangeSet, ctx: AnalysisContext | None = None) -> Analysis:
         refs = net_references(c.refs for c in commits)
     else:
         refs = extract(change.files, classifier, change.reader)
-    context = _eval_context(change, ctx, _registry_evidence(refs, policy, ctx))
+    issues = _issue_states(change, policy, ctx)
+    context = _eval_context(change, ctx, _registry_evidence(refs, policy, ctx), issues)
     evaluation = evaluate(refs, change.files, commits, policy, context)
     analysis = evaluation.to_analysis(
         refs, not_analysed=change.not_analysed, files_analysed=sum(1 for f in change.files if not f.binary)
@@ -112,14 +114,29 @@ def _registry_evidence(refs: Sequence[RefChange], policy: Policy, ctx: AnalysisC
         return None
 
 
-def _eval_context(change: ChangeSet, ctx: AnalysisContext, registry: RegistryEvidence | None) -> EvalContext:
+def _issue_states(change: ChangeSet, policy: Policy, ctx: AnalysisContext) -> dict[int, IssueState] | None:
+    """The states of the tracking issues the exemptions name, asked before evaluation; None
+    when there is no way to ask (the CLI). An issue whose state is unknown is left out."""
+    if ctx.issue_state is None:
+        return None
+    states: dict[int, IssueState] = {}
+    for number in sorted(tracking_issues(change.files, policy)):
+        state = ctx.issue_state(number)
+        if state is not None:
+            states[number] = state
+    return states
+
+
+def _eval_context(
+    change: ChangeSet, ctx: AnalysisContext, registry: RegistryEvidence | None, issues: dict[int, IssueState] | None
+) -> EvalContext:
     policy_changed = any(POLICY_PATH in (f.old_path, f.new_path) for f in change.files)
     approvals = None if ctx.approvals is None else [
         a if isinstance(a, Approval) else Approval(a[0], a[1]) for a in ctx.approvals
     ]
     return EvalContext(
         today=ctx.today,
-        issue_state=ctx.issue_state,
+        issue_states=issues,
         approvals=approvals,
         head_sha=ctx.head_sha,
         policy_text_old=change.policy_text,

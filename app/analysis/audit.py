@@ -16,7 +16,8 @@ from app.core.models import RefChange
 from app.core.prefilter import file_has_cue
 from app.local.inputs import GitRepo, InputError
 from app.policy import Exemption, Policy
-from app.policy.rules.exemptions import DIRECTIVE, parse_directive
+from app.policy.catalog import STAGING_IMAGE
+from app.policy.rules.exemptions import DIRECTIVE, covers, covers_inline, parse_directive
 
 SOON_DAYS = 30
 # Urgency, most urgent first.
@@ -151,8 +152,10 @@ def _exemption_item(ex: Exemption, path: str, line: int | None, today: date) -> 
 
 def _staging_item(path: str, line: int, reference: str, policy: Policy, exemptions: list[Exemption],
                   today: date) -> AuditItem:
-    covering = [ex for ex in exemptions if ex.line in (line, line - 1)]
-    covering += [ex for ex in policy.exemptions if _policy_covers(ex, path, reference)]
+    # The matchers check applies to an IR001 finding on this line (audit looks at the whole tree).
+    rule = STAGING_IMAGE.code
+    covering = [ex for ex in exemptions if covers_inline(ex, rule, line)]
+    covering += [ex for ex in policy.exemptions if covers(ex, rule, path, reference)]
     cover = next((ex for ex in covering if ex.expires >= today), None)
     if cover is not None:
         return AuditItem(EXEMPTED, path, line, reference, cover.expires, cover.issue, f"tracked by #{cover.issue}")
@@ -164,13 +167,6 @@ def _staging_item(path: str, line: int, reference: str, policy: Policy, exemptio
         return AuditItem(PRODUCTION, path, line, reference, expires, issue,
                          "promote it and switch to the release image" + lapsed_note)
     return AuditItem(ALLOWED, path, line, reference, expires, issue, lapsed_note.removeprefix("; "))
-
-
-def _policy_covers(ex: Exemption, path: str, reference: str) -> bool:
-    from fnmatch import fnmatchcase
-
-    return (ex.path is None or fnmatchcase(path, ex.path)) and (
-        ex.reference is None or fnmatchcase(reference, ex.reference))
 
 
 def format_audit(report: AuditReport, fmt: str) -> str:

@@ -1,58 +1,50 @@
-"""What `image-review check` and `image-review audit` do (their options are in app.cli.options)."""
+"""``image-review check``: judge the image references of a change against the policy."""
 
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 from collections.abc import Mapping
 from dataclasses import replace
 from datetime import date
-from pathlib import Path
+from typing import TYPE_CHECKING
 
-from app.analysis.analyze import AnalysisContext, ChangeSet, analyze
-from app.analysis.audit import AuditReport, audit_tree, format_audit
-from app.analysis.board_format import board_markdown
-from app.analysis.scan import commit_reader
-from app.analysis.staging_board import StagingBoard, build_board
-from app.core.models import SEVERITY_RANK
-from app.local.inputs import ChangeInput, GitRepo, InputError
-from app.policy import POLICY_PATH, Policy, PolicyError, default_policy, parse_policy_strict
-from app.registry.addresses import AddressPolicy, parse_networks
-from app.registry.client import CredentialError, CredentialStore, RegistryClient, RegistryConfig
-from app.report.check_formats import FORMATTERS
+from app.cli.common import (
+    FORMATS,
+    POLICY_PATH,
+    Exit,
+    SubParsers,
+    add_input_options,
+    add_network_options,
+    load_input,
+    parse_date,
+    policy_for,
+)
 
-EXIT_OK, EXIT_FINDINGS, EXIT_USAGE = 0, 1, 2
-
-
-def policy_for(args: argparse.Namespace, change: ChangeInput | None, repo: GitRepo | None = None,
-               ref: str | None = None) -> Policy:
-    """--config, else the policy file at the base (git mode), else the defaults. Errors exit 2."""
-    if args.config:
-        try:
-            text = Path(args.config).read_text(encoding="utf-8")
-        except OSError as exc:
-            raise InputError(f"cannot read --config {args.config}: {exc.strerror or exc}") from None
-        return _strict(text, args.config)
-    git: GitRepo | None = change.git if change is not None else repo
-    rev = change.base if change is not None else ref
-    if git is not None and rev is not None:
-        base_text = git.show(rev, POLICY_PATH)
-        if base_text is not None:
-            return _strict(base_text, f"{POLICY_PATH} at {rev[:12]}")
-    return default_policy()
+if TYPE_CHECKING:
+    from app.policy import Policy
+    from app.registry.client import RegistryClient
 
 
-def _strict(text: str, source: str) -> Policy:
-    try:
-        return parse_policy_strict(text, source=source)
-    except PolicyError as exc:
-        raise InputError(f"invalid policy file {source}:\n" + "\n".join(f"  {i}" for i in exc.issues)) from None
+def register(sub: SubParsers[argparse.ArgumentParser]) -> None:
+    check = sub.add_parser("check", help="judge the image references of a change against the policy")
+    add_input_options(check)
+    check.add_argument("--config", metavar="FILE", help=f"policy file (default: {POLICY_PATH} at the base in git "
+                       "mode, else the built-in Kubernetes defaults)")
+    check.add_argument("--format", choices=FORMATS, default="text")
+    check.add_argument("--fail-on", choices=("error", "warning", "never"), default="error",
+                       help="exit 1 when a finding of this severity or worse stands (default: error)")
+    add_network_options(check)
+    check.add_argument("--today", type=parse_date, help=argparse.SUPPRESS)
+    check.set_defaults(func=cmd_check)
 
 
 def cmd_check(args: argparse.Namespace) -> int:
-    from app.cli import load_input
+    from app.analysis.analyze import AnalysisContext, ChangeSet, analyze
+    from app.analysis.scan import commit_reader
+    from app.core.models import SEVERITY_RANK
+    from app.report.check_formats import FORMATTERS
 
     change = load_input(args)
     policy = policy_for(args, change)
@@ -75,10 +67,10 @@ def cmd_check(args: argparse.Namespace) -> int:
         analysis = analyze(changeset, context)
     sys.stdout.write(FORMATTERS[args.format](analysis))
     if args.fail_on == "never":
-        return EXIT_OK
+        return Exit.OK
     threshold = SEVERITY_RANK[args.fail_on]
     failing = [f for f in analysis.findings if SEVERITY_RANK[f.severity] >= threshold]
-    return EXIT_FINDINGS if failing else EXIT_OK
+    return Exit.FINDINGS if failing else Exit.OK
 
 
 def online(args: argparse.Namespace, policy: Policy) -> bool:
@@ -96,6 +88,10 @@ def online(args: argparse.Namespace, policy: Policy) -> bool:
 
 def registry_client(policy: Policy, env: Mapping[str, str]) -> RegistryClient:
     """A client for the policy's allow-listed registries; credentials from the environment only."""
+    from app.local.inputs import InputError
+    from app.registry.addresses import AddressPolicy, parse_networks
+    from app.registry.client import CredentialError, CredentialStore, RegistryClient, RegistryConfig
+
     settings = policy.registry_verification
     try:
         credentials = CredentialStore.from_env(env)
@@ -120,32 +116,3 @@ def registry_client(policy: Policy, env: Mapping[str, str]) -> RegistryClient:
     return RegistryClient(config)
 
 
-def cmd_audit(args: argparse.Namespace) -> int:
-    if not Path(args.repo).is_dir():
-        raise InputError(f"--repo {args.repo}: no such directory")
-    repo = GitRepo(args.repo)
-    try:
-        rev = repo.resolve(args.ref)
-    except InputError:
-        raise InputError(f"bad ref {args.ref!r}: not a commit in {args.repo}") from None
-    policy = policy_for(args, None, repo, rev)
-    today = args.today or date.today()
-    report = audit_tree(repo, rev, policy, today)
-    if args.format == "text":
-        sys.stdout.write(format_audit(report, args.format))
-    else:
-        board = staging_board(report, policy, today, online(args, policy))
-        if args.format == "markdown":
-            sys.stdout.write(board_markdown(board))
-        else:
-            body = json.loads(format_audit(report, "json"))
-            sys.stdout.write(json.dumps({**body, "staging": board.to_json()}, indent=1) + "\n")
-    return EXIT_FINDINGS if report.urgent and args.fail_on_urgent else EXIT_OK
-
-
-def staging_board(report: AuditReport, policy: Policy, today: date, ask_registries: bool) -> StagingBoard:
-    """The audit's staging images with their promotion state (asked of the registries when online)."""
-    if not ask_registries:
-        return build_board(report, policy, None, today)
-    with registry_client(policy, os.environ) as client:
-        return build_board(report, policy, client, today)

@@ -22,17 +22,17 @@ import os
 import sys
 from typing import TYPE_CHECKING
 
+from app.cli.common import Exit, SubParsers
+
 if TYPE_CHECKING:
     from app.service.settings import Settings
 
-EXIT_OK, EXIT_CONFIG = 0, 2
 DEFAULT_PORT = 8000
 DEFAULT_CONSUMER_THREADS = 2
 DEFAULT_WORKER_THREADS = 4
 
 log = logging.getLogger("app.cli")
 
-SubParsers = argparse._SubParsersAction  # the type argparse gives add_subparsers()
 
 
 def _count(minimum: int) -> type[int]:
@@ -56,18 +56,6 @@ def _port(text: str) -> int:
     if not 1 <= value <= 65535:
         raise argparse.ArgumentTypeError(f"a port is between 1 and 65535, got {value}")
     return value
-
-
-def register_sandbox(sub: SubParsers[argparse.ArgumentParser]) -> None:
-    parser = sub.add_parser("sandbox", help="watch the App review a sample pull request on a local fake GitHub")
-    parser.add_argument("--timeout", type=float, default=30.0, help="seconds to wait for each review")
-    parser.set_defaults(func=_cmd_sandbox)
-
-
-def _cmd_sandbox(args: argparse.Namespace) -> int:
-    from app.testing.sandbox import cmd_sandbox
-
-    return cmd_sandbox(args)
 
 
 def register_serve(sub: SubParsers[argparse.ArgumentParser]) -> None:
@@ -118,7 +106,6 @@ def register_worker(sub: SubParsers[argparse.ArgumentParser]) -> None:
 
 def load_settings() -> Settings | None:
     """The settings, or None after printing every problem (never a traceback, never a secret)."""
-    from app.jobs.model import QueueSettings
     from app.service.settings import Settings, SettingsError
 
     problems: list[str] = []
@@ -127,10 +114,6 @@ def load_settings() -> Settings | None:
         settings = Settings.from_env(os.environ)
     except SettingsError as exc:
         problems.extend(exc.problems)
-    try:
-        QueueSettings.from_env(os.environ)  # the queue's tuning, read again by each queue
-    except ValueError as exc:
-        problems.append(str(exc))
     if problems:
         print("image-review: the configuration is not usable:", file=sys.stderr)
         for problem in problems:
@@ -157,19 +140,19 @@ def _env_int(name: str, default: int, minimum: int) -> int | None:
 def cmd_serve(args: argparse.Namespace) -> int:
     settings = load_settings()
     if settings is None:
-        return EXIT_CONFIG
+        return Exit.USAGE
     from app.service import gunicorn_conf
 
     port = args.port if args.port is not None else _env_int("PORT", DEFAULT_PORT, 1)
     workers = args.workers if args.workers is not None else _env_int("WEB_CONCURRENCY", 0, 0)
     if port is None or workers is None:
-        return EXIT_CONFIG
+        return Exit.USAGE
     try:
         # Before anything imports prometheus_client: see app.service.metrics.
         metrics_dir = gunicorn_conf.prepare_metrics_dir(settings.data_dir)
     except OSError as exc:
         print(f"image-review: cannot use the data dir {settings.data_dir}: {exc.strerror or exc}", file=sys.stderr)
-        return EXIT_CONFIG
+        return Exit.USAGE
     from app.service.logs import configure_logging
 
     configure_logging()
@@ -198,18 +181,18 @@ def cmd_serve(args: argparse.Namespace) -> int:
         metrics_dir,
     )
     gunicorn_conf.ServeApplication(settings, opts, consumer_threads=consumer_threads).run()
-    return EXIT_OK
+    return Exit.OK
 
 
 def cmd_worker(args: argparse.Namespace) -> int:
     settings = load_settings()
     if settings is None:
-        return EXIT_CONFIG
+        return Exit.USAGE
     metrics_port = args.metrics_port
     if metrics_port is None:
         metrics_port = _env_int("IMAGE_REVIEW_WORKER_METRICS_PORT", 0, 0)
         if metrics_port is None:
-            return EXIT_CONFIG
+            return Exit.USAGE
     # One process: its metrics stay in memory and are served by its own endpoint. A directory
     # inherited from serve's environment would be emptied whenever serve restarts.
     os.environ.pop("PROMETHEUS_MULTIPROC_DIR", None)
@@ -229,7 +212,7 @@ def cmd_worker(args: argparse.Namespace) -> int:
             except OSError as exc:
                 where = f"{args.metrics_host}:{metrics_port}"
                 print(f"image-review: cannot serve metrics on {where}: {exc.strerror or exc}", file=sys.stderr)
-                return EXIT_CONFIG
+                return Exit.USAGE
             runtime.on_close(stop_http)
             log.info("worker metrics at http://%s:%d/metrics", args.metrics_host, bound)
         backend = "Redis" if settings.redis_url else f"the embedded store in {settings.data_dir}"
@@ -244,4 +227,4 @@ def cmd_worker(args: argparse.Namespace) -> int:
     finally:
         runtime.close()
     log.info("worker stopped")
-    return EXIT_OK
+    return Exit.OK

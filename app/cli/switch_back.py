@@ -12,12 +12,10 @@ import sys
 from datetime import date
 from pathlib import Path
 
-from app.cli.options import POLICY_PATH, parse_date
-
-EXIT_OK, EXIT_USAGE = 0, 2
+from app.cli.common import POLICY_PATH, Exit, SubParsers, parse_date, policy_for
 
 
-def register_switch_back(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+def register(sub: SubParsers[argparse.ArgumentParser]) -> None:
     cmd = sub.add_parser("switch-back", help="switch promoted staging images back to their release images")
     cmd.add_argument("--repo", metavar="DIR", default=".", help="the repository (default: .)")
     cmd.add_argument("--ref", default="HEAD", help="the commit whose staging images are looked at (default: HEAD)")
@@ -33,7 +31,7 @@ def cmd_switch_back(args: argparse.Namespace) -> int:
     from app.analysis.audit import audit_tree
     from app.analysis.staging_board import build_board
     from app.analysis.switch_back import apply_edits, edits_by_path, plan_switch_back, unified_diff
-    from app.cli.check import policy_for, registry_client
+    from app.cli.check import registry_client
     from app.local.inputs import GitRepo, InputError
 
     if not Path(args.repo).is_dir():
@@ -57,7 +55,7 @@ def cmd_switch_back(args: argparse.Namespace) -> int:
         print(f"image-review: skipped {row.ref.path}:{row.ref.line} {row.ref.reference}: {why}", file=sys.stderr)
     if not plan.changes:
         print("image-review: no promoted staging image to switch back", file=sys.stderr)
-        return EXIT_OK
+        return Exit.OK
     for change in plan.changes:
         print(f"image-review: {change.staging_name} -> {', '.join(change.release_names)}: "
               f"{len(change.edits)} line(s) in {len(change.paths)} file(s)", file=sys.stderr)
@@ -71,7 +69,7 @@ def cmd_switch_back(args: argparse.Namespace) -> int:
             (root / path).write_text(after, encoding="utf-8")
         else:
             sys.stdout.write(unified_diff(path, before, after))
-    return EXIT_OK
+    return Exit.OK
 
 
 def _read(path: Path) -> str | None:

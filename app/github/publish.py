@@ -45,7 +45,8 @@ from app.github.client import InstallationClient, RetriesExhausted
 from app.github.fetch import paginate
 from app.github.memory import CheckRunMemory, PullMemory, ReviewMemory
 from app.github.pacing import WritePacer
-from app.policy.catalog import STAGING_IMAGE, lookup
+from app.policy.catalog import lookup
+from app.policy.engine import label_states
 from app.report.inline_comments import (
     InlinePlan,
     OurComment,
@@ -92,13 +93,7 @@ class LabelConfig:
     error: str | None = None
 
     def wanted(self, findings: Sequence[Finding]) -> dict[str, bool]:
-        errors = [f for f in findings if f.severity == "error"]
-        out: dict[str, bool] = {}
-        if self.staging_image:
-            out[self.staging_image] = any(f.rule == STAGING_IMAGE.code or f.name == STAGING_IMAGE.name for f in errors)
-        if self.error:
-            out[self.error] = out.get(self.error, False) or bool(errors)
-        return out
+        return label_states(findings, self.staging_image, self.error)
 
 
 @dataclass(frozen=True)

@@ -15,6 +15,7 @@ many worker processes each hook still runs about once per interval, not once per
 from __future__ import annotations
 
 import logging
+import os
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -66,11 +67,51 @@ class _Ticker:
             self._stop.wait(self._interval)
 
 
+REVIEW_NICENESS = 10  # how much less CPU priority a job thread of an embedded consumer gets
+
+
+def lower_thread_priority(step: int = REVIEW_NICENESS) -> None:
+    """Make the calling thread yield the CPU to the others of its machine (Linux: per thread).
+
+    Embedded job threads share their process with the threads answering webhooks, and the
+    machine with the other web workers: a review is CPU work that may wait, an acknowledgement
+    is due within GitHub's 10 s and should take milliseconds."""
+    try:
+        tid = threading.get_native_id()
+        os.setpriority(os.PRIO_PROCESS, tid, os.getpriority(os.PRIO_PROCESS, tid) + step)
+    except (AttributeError, OSError):  # not where threads have priorities of their own
+        log.debug("could not lower the priority of %s", threading.current_thread().name)
+
+
 class _EmbeddedConsumer(Consumer):  # type: ignore[misc]  # huey has no type hints
-    """A consumer that leaves signal handlers alone: the host process owns them."""
+    """A consumer that leaves signal handlers alone (the host process owns them) and runs its
+    job threads at a lower CPU priority than the host's own threads."""
 
     def _set_signal_handlers(self) -> None:
         return None
+
+    def _create_worker(self) -> Any:
+        worker = super()._create_worker()
+        initialize = worker.initialize
+
+        def lowered() -> None:
+            lower_thread_priority()
+            initialize()
+
+        worker.initialize = lowered  # called on the job thread itself, before its first job
+        return worker
+
+
+WORKER_READY = "worker ready: SIGTERM stops it gracefully"
+
+
+class _ProcessConsumer(Consumer):  # type: ignore[misc]  # huey has no type hints
+    """huey's consumer for a process of its own, saying when its signal handlers are set (the
+    last step of its start): a supervisor's SIGTERM before that would not be graceful."""
+
+    def _set_signal_handlers(self) -> None:
+        super()._set_signal_handlers()
+        log.info(WORKER_READY)
 
 
 def _consumer(queue: HueyJobQueue, workers: int, consumer_class: type[Any]) -> Any:
@@ -158,7 +199,7 @@ def run_worker(
     on_give_up are passed in by the caller, which is how this process knows what a job does.
     """
     queue = build_queue(settings, handler, on_give_up=on_give_up)
-    consumer = _consumer(queue, workers, Consumer)
+    consumer = _consumer(queue, workers, _ProcessConsumer)
     tickers = _start_tickers(queue, periodic)
     try:
         consumer.run()

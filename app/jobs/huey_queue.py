@@ -7,16 +7,26 @@ to huey's in `queue.sqlite3`, or keys next to huey's in the same Redis. Every re
 one atomic transaction (SQLite `BEGIN EXCLUSIVE` on huey's own connection; Redis
 `WATCH`/`MULTI`), and the decisions are pure functions shared by both backends.
 
-Accepting a delivery is a single transaction: the dedupe entry, the job's sequence number, huey's
-message, the head record and the counter commit together (on SQLite, huey's own insert joins the
-transaction). Each SQLite commit is a serialization point for every web process, so the receiver's
-throughput is decided by how many there are per delivery and what each costs: one, in WAL mode
-with `synchronous=NORMAL` by default. A committed transaction then survives the process being
-killed; only an OS crash or power loss can lose the last commits before a checkpoint.
-`QueueSettings.sqlite_sync = "full"` (`IMAGE_REVIEW_SQLITE_SYNC=full`) fsyncs every commit instead.
+Accepting a delivery is a single transaction: the dedupe entry, the job's sequence number, the
+head record, the counters and -- only when nothing is pending for the pull request -- huey's
+message commit together (on SQLite, huey's own insert joins the transaction). Each SQLite commit
+is a serialization point for every web process, so the receiver's throughput is decided by how
+many there are per delivery and what each costs: one, in WAL mode with `synchronous=NORMAL` by
+default. A committed transaction then survives the process being killed; only an OS crash or
+power loss can lose the last commits before a checkpoint. `QueueSettings.sqlite_sync = "full"`
+(`IMAGE_REVIEW_SQLITE_SYNC=full`) fsyncs every commit instead.
 
-Coalescing. `enqueue` takes a number from a store-wide sequence, enqueues the huey message
-carrying it, and folds (sequence, head SHA) into the pull request's `HeadRecord`. A job is
+Coalescing. A pull request has at most one message on the queue (`HeadRecord.queued`) and at
+most one job waiting for the review that holds it (`HeadRecord.next`): a delivery for a pull
+request with a job pending is merged into that job (newest delivery wins, a re-run request is
+kept) in the accept transaction, with no message and no log line; the claiming worker reads the
+merged job from the record. `let_go` turns `next` into the queued job and sends its message in
+the transaction that ends the holder's attempt. A job that has not started reads the newest
+state when it does, so merging loses nothing, while a delivery that arrives during a review
+still gets a review that starts after it.
+
+Supersession. Every accepted job takes a number from a store-wide sequence and folds
+(sequence, head SHA) into the pull request's `HeadRecord`. A job is
 superseded iff some job enqueued after it, for the same pull request, has a different head
 SHA. The record (newest head, its sequence, the newest sequence with another head) answers that
 exactly whatever order concurrent enqueues fold in, and a job newer than the record (its own
@@ -49,8 +59,10 @@ the HueyJobQueue object. Nothing is registered at import time.
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import json
 import logging
+import os
 import threading
 import time
 import uuid
@@ -58,7 +70,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, fields, replace
 from enum import Enum, StrEnum
 from functools import partial
-from typing import Any, Protocol, TypeVar
+from typing import IO, Any, Protocol, TypeVar
 
 from huey import RedisHuey, SqliteHuey
 from huey.storage import SqliteStorage
@@ -91,14 +103,39 @@ _RECOVER_BATCH = 100
 
 
 @dataclass(frozen=True, slots=True)
+class Pending:
+    """A job accepted for a pull request and not started yet: the one message on the queue for
+    it (`HeadRecord.queued`), or the one to run once the review holding it lets go (`.next`)."""
+
+    token: str
+    seq: int
+    job: ReviewJob
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"token": self.token, "seq": self.seq, "job": self.job.to_dict()}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any] | None) -> Pending | None:
+        if data is None:
+            return None
+        return cls(str(data["token"]), int(data["seq"]), ReviewJob.from_dict(data["job"]))
+
+    def message(self) -> JobMessage:
+        return JobMessage(self.token, self.seq, 0, self.job)
+
+
+@dataclass(frozen=True, slots=True)
 class HeadRecord:
-    """Per pull request: whether a job was superseded by a newer push, and which job holds it."""
+    """Per pull request: whether a job was superseded by a newer push, which job holds it, and
+    the jobs accepted for it that have not started."""
 
     head_sha: str  # head of the newest job folded in
     last_seq: int  # sequence of that job
     prev_seq: int  # newest sequence among jobs whose head differs from head_sha (0: none)
     running: str | None = None  # token of the job holding the pull request for an attempt
     waiting: tuple[dict[str, Any], ...] = ()  # parked messages: {"payload": ..., "retries": n}
+    queued: Pending | None = None  # its message is on the queue, not yet claimed
+    next: Pending | None = None  # no message yet: enqueued when the holder lets go
 
     def to_dict(self) -> dict[str, Any]:
         data: dict[str, Any] = {"head_sha": self.head_sha, "last_seq": self.last_seq, "prev_seq": self.prev_seq}
@@ -106,6 +143,10 @@ class HeadRecord:
             data["running"] = self.running
         if self.waiting:
             data["waiting"] = list(self.waiting)
+        if self.queued is not None:
+            data["queued"] = self.queued.to_dict()
+        if self.next is not None:
+            data["next"] = self.next.to_dict()
         return data
 
     @classmethod
@@ -119,6 +160,8 @@ class HeadRecord:
             int(data["prev_seq"]),
             None if running is None else str(running),
             tuple(dict(entry) for entry in data.get("waiting") or ()),
+            Pending.from_dict(data.get("queued")),
+            Pending.from_dict(data.get("next")),
         )
 
 
@@ -142,6 +185,59 @@ def is_superseded(record: HeadRecord | None, head_sha: str, seq: int) -> bool:
     if head_sha != record.head_sha:
         return True  # the newest job has another head
     return seq < record.prev_seq
+
+
+class Intake(Enum):
+    """What accepting a job did to its pull request's record."""
+
+    ENQUEUE = "enqueue"  # nothing pending: one message goes on the queue
+    FOLDED = "folded"  # merged into the job queued for the pull request, which has not started
+    NEXT = "next"  # a review holds the pull request: kept to run once it lets go
+
+
+@dataclass(frozen=True, slots=True)
+class Accepted:
+    intake: Intake
+    head: HeadRecord
+    replaced: ReviewJob | None = None  # the pending job this one was merged into
+
+
+def merge(old: Pending | None, token: str, seq: int, job: ReviewJob) -> Pending:
+    """The pending job once `job` arrives: the newest delivery wins (a newer push supersedes an
+    older one; the same head is reviewed once), a requested re-run is kept, and a message
+    already on the queue keeps its token (the worker claiming it reads the job from here)."""
+    if old is None:
+        return Pending(token, seq, job)
+    return Pending(old.token, seq, replace(job, rerun=job.rerun or old.job.rerun))
+
+
+def accept_job(head: HeadRecord | None, job: ReviewJob, seq: int, token: str) -> Accepted:
+    """Fold a newly accepted job into its pull request's record (pure).
+
+    At most one message per pull request is on the queue and at most one job waits for the
+    running review: every later delivery only rewrites the record. A job that has not started
+    when another delivery for its pull request arrives reads the newest state when it does
+    start, so merging loses nothing; a delivery arriving during a review runs after it."""
+    advanced = advance_head(head, job.head_sha, seq) or head
+    assert advanced is not None
+    if advanced.queued is not None:
+        pending = merge(advanced.queued, token, seq, job)
+        return Accepted(Intake.FOLDED, replace(advanced, queued=pending), advanced.queued.job)
+    if advanced.running is not None:
+        pending = merge(advanced.next, token, seq, job)
+        replaced = None if advanced.next is None else advanced.next.job
+        return Accepted(Intake.NEXT, replace(advanced, next=pending), replaced)
+    return Accepted(Intake.ENQUEUE, replace(advanced, queued=Pending(token, seq, job)))
+
+
+def take_queued(head: HeadRecord | None, message: JobMessage) -> tuple[HeadRecord | None, JobMessage]:
+    """When `message` is its pull request's queued one: the record without it, and the message
+    carrying the newest job merged into it. Otherwise (a retry, a recovered copy, a record that
+    expired) both unchanged."""
+    if head is None or head.queued is None or head.queued.token != message.token:
+        return head, message
+    pending = head.queued
+    return replace(head, queued=None), JobMessage(message.token, pending.seq, message.gen, pending.job)
 
 
 class JobState(StrEnum):
@@ -273,10 +369,12 @@ def park(head: HeadRecord | None, message: JobMessage, retries: int) -> HeadReco
 
 
 def let_go(head: HeadRecord | None, token: str) -> HeadRecord | None:
-    """The head record once `token`'s job stops holding it (None: it did not hold it)."""
+    """The head record once `token`'s job stops holding it (None: it did not hold it); the job
+    kept for after it becomes the queued one (its message goes out in the same transaction)."""
     if head is None or head.running != token:
         return None
-    return replace(head, running=None, waiting=())
+    queued = head.queued if head.next is None else head.next
+    return replace(head, running=None, waiting=(), queued=queued, next=None)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -386,10 +484,11 @@ class _SqliteTxn:
 
 
 def _sqlite_add_delivery(cursor: Any, queue: str, delivery_id: str, ttl: float, now: float) -> bool:
-    cursor.execute("delete from ir_delivery where queue = ? and id = ? and expires <= ?", (queue, delivery_id, now))
+    # One statement: insert, or take over an expired entry; a live entry changes no row.
     cursor.execute(
-        "insert or ignore into ir_delivery (queue, id, expires) values (?, ?, ?)",
-        (queue, delivery_id, now + ttl),
+        "insert into ir_delivery (queue, id, expires) values (?, ?, ?) "
+        "on conflict (queue, id) do update set expires = excluded.expires where ir_delivery.expires <= ?",
+        (queue, delivery_id, now + ttl, now),
     )
     return bool(cursor.rowcount == 1)
 
@@ -407,13 +506,18 @@ SQLITE_SYNC_MODES = {"normal": 1, "full": 2}  # PRAGMA synchronous values
 
 
 class JoinableSqliteStorage(SqliteStorage):  # type: ignore[misc]  # huey has no type hints
-    """huey's SQLite storage, with two changes.
+    """huey's SQLite storage, with three changes.
 
     * Calls made by the thread that has a transaction open (`db(commit=True)`) join that
       transaction instead of starting their own, so huey's enqueue can commit together with our
       records. (huey's lock is not reentrant: without this the nested call would deadlock.)
     * `synchronous` is set explicitly: "normal" (in WAL mode, commits are written but not fsynced;
       a killed process loses nothing, an OS crash may lose the last commits) or "full".
+    * Write transactions of every process take an exclusive `flock` on `<file>.lock` first.
+      SQLite's own wait for a busy database sleeps (1, 2, 5, 10 ... 100 ms between tries), so
+      two processes writing at once -- web workers accepting deliveries, the consumer taking
+      jobs -- cost the loser milliseconds; the kernel wakes a `flock` waiter as soon as the
+      holder lets go. SQLite's locking still guarantees correctness for writers without it.
     """
 
     def __init__(self, *args: Any, synchronous: str = "normal", **kwargs: Any) -> None:
@@ -421,6 +525,8 @@ class JoinableSqliteStorage(SqliteStorage):  # type: ignore[misc]  # huey has no
             raise ValueError(f"synchronous must be one of {', '.join(SQLITE_SYNC_MODES)}, got {synchronous!r}")
         self._synchronous = synchronous
         self._open = threading.local()
+        self._writer = threading.Lock()  # flock excludes processes, not threads sharing its file
+        self._lock_file: tuple[int, IO[bytes]] | None = None  # (pid, file): reopened after a fork
         super().__init__(*args, **kwargs)
 
     def _create_connection(self) -> Any:
@@ -428,21 +534,45 @@ class JoinableSqliteStorage(SqliteStorage):  # type: ignore[misc]  # huey has no
         conn.execute(f"pragma synchronous={SQLITE_SYNC_MODES[self._synchronous]}")
         return conn
 
+    def _writer_file(self) -> IO[bytes]:
+        # A file inherited over fork shares its lock with the parent: each process opens its own.
+        if self._lock_file is None or self._lock_file[0] != os.getpid():
+            self._lock_file = (os.getpid(), open(f"{self.filename}.lock", "ab"))  # noqa: SIM115
+        return self._lock_file[1]
+
+    @contextlib.contextmanager
+    def _exclusive(self) -> Iterator[None]:
+        with self._writer:
+            handle = self._writer_file()
+            fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+
     @contextlib.contextmanager
     def db(self, commit: bool = False, close: bool = False) -> Iterator[Any]:
         cursor = getattr(self._open, "cursor", None)
         if cursor is not None:
             yield cursor
             return
-        with super().db(commit=commit, close=close) as cursor:
-            if not commit:
+        if not commit:
+            with super().db(commit=False, close=close) as cursor:
                 yield cursor
-                return
+            return
+        with self._exclusive(), super().db(commit=True, close=close) as cursor:
             self._open.cursor = cursor
             try:
                 yield cursor
             finally:
                 self._open.cursor = None
+
+    def close(self) -> bool:
+        closed = bool(super().close())
+        if self._lock_file is not None:
+            self._lock_file[1].close()
+            self._lock_file = None
+        return closed
 
 
 class SqliteStore:
@@ -782,13 +912,21 @@ class HueyJobQueue:
 
     def _submit(self, txn: Txn, job: ReviewJob) -> None:
         # Message and head record commit together, so no crash can leave one without the other.
+        # Only a pull request with nothing pending gets a message: later deliveries for it cost
+        # this one record write (see accept_job).
         seq = txn.next_seq()
-        message = JobMessage(uuid.uuid4().hex, seq, 0, job)
-        txn.enqueue(self.huey.serialize_task(self._task.s(message.to_payload())))
-        new = advance_head(HeadRecord.from_dict(txn.get(KIND_HEAD, job.coalesce_key)), job.head_sha, seq)
-        if new is not None:
-            txn.put(KIND_HEAD, job.coalesce_key, new.to_dict(), ttl=self.settings.head_ttl)
+        head = HeadRecord.from_dict(txn.get(KIND_HEAD, job.coalesce_key))
+        accepted = accept_job(head, job, seq, uuid.uuid4().hex)
+        if accepted.intake is Intake.ENQUEUE:
+            assert accepted.head.queued is not None
+            txn.enqueue(self.huey.serialize_task(self._task.s(accepted.head.queued.message().to_payload())))
+        txn.put(KIND_HEAD, job.coalesce_key, accepted.head.to_dict(), ttl=self.settings.head_ttl)
         txn.incr("jobs.enqueued")
+        if accepted.intake is Intake.NEXT and accepted.replaced is None:
+            txn.incr("jobs.parked")  # waits outside the queue: counted in depth()
+        if accepted.replaced is not None:
+            same = accepted.replaced.head_sha == job.head_sha
+            txn.incr("jobs.coalesced" if same else "jobs.superseded")
 
     def depth(self) -> int:
         """Jobs waiting: queued, retries waiting for their time, and jobs parked behind another
@@ -796,6 +934,16 @@ class HueyJobQueue:
         stored = self.store.counters()
         parked = stored.get("jobs.parked", 0) - stored.get("jobs.unparked", 0)
         return int(self.huey.pending_count()) + int(self.huey.scheduled_count()) + max(0, parked)
+
+    def settled(self) -> bool:
+        """Nothing left to do: no job queued, scheduled for a retry or waiting for its pull
+        request, and none holding a lease (running, or given up by a worker that died).
+
+        Only a new delivery changes that, which makes it the condition to wait for before
+        asserting that something did not happen (a duplicate review, a further retry). A message
+        huey has handed to a worker thread and the worker has not claimed yet is invisible here
+        for the instant in between."""
+        return self.depth() == 0 and not self.store.expired_leases(KIND_JOB, float("inf"), 1)
 
     # -- for workers and /metrics -------------------------------------------------------------
 
@@ -843,13 +991,13 @@ class HueyJobQueue:
     # -- the task -----------------------------------------------------------------------------
 
     def _run_task(self, payload: dict[str, Any], task: Any) -> None:
-        message = JobMessage.from_payload(payload)
-        claim = self._claim(message, int(task.retries))
+        claim, message = self._claim(JobMessage.from_payload(payload), int(task.retries))
         if claim.verdict is Verdict.SKIP:
             log.info("skipping a stale copy of job %s", message.token)
         elif claim.verdict is Verdict.WAIT:
+            # Debug only: under a burst of deliveries this would be a line per delivery.
             job = message.job
-            log.info("job for %s at %s waits for the review running on it", job.coalesce_key, job.head_sha)
+            log.debug("job for %s at %s waits for the review running on it", job.coalesce_key, job.head_sha)
         elif claim.verdict is Verdict.SUPERSEDED:
             log.info("job for %s at %s superseded by a newer push", message.job.coalesce_key, message.job.head_sha)
             self._count("superseded")
@@ -906,32 +1054,38 @@ class HueyJobQueue:
 
     # -- record transactions ------------------------------------------------------------------
 
-    def _claim(self, message: JobMessage, retries: int) -> Claim:
+    def _claim(self, message: JobMessage, retries: int) -> tuple[Claim, JobMessage]:
+        """The claim's verdict, and the message to act on: the pull request's queued message
+        comes back carrying the newest job merged into it."""
         key = message.job.coalesce_key
 
-        def body(txn: Txn) -> Claim:
-            head = HeadRecord.from_dict(txn.get(KIND_HEAD, key))
+        def body(txn: Txn) -> tuple[Claim, JobMessage]:
+            stored = HeadRecord.from_dict(txn.get(KIND_HEAD, key))
+            head, current = take_queued(stored, message)
             claim, new = decide_claim(
                 JobRecord.from_dict(txn.get(KIND_JOB, message.token)),
                 head,
-                message,
+                current,
                 now=time.time(),
                 lease_seconds=self.settings.lease_seconds,
                 max_attempts=self.settings.max_attempts,
             )
             if new is not None:
                 txn.put(KIND_JOB, message.token, new.to_dict(), lease=new.lease)
+            changed = head if head is not stored else None
             if claim.verdict is Verdict.WAIT:
-                txn.put(KIND_HEAD, key, park(head, message, retries).to_dict(), ttl=self.settings.head_ttl)
+                changed = park(head, current, retries)
                 txn.incr("jobs.parked")
             elif claim.verdict in (Verdict.RUN, Verdict.SUPERSEDED_STARTED, Verdict.WORKER_LOST):
                 if head is None or head.running != message.token:
-                    txn.put(KIND_HEAD, key, hold(head, message).to_dict(), ttl=self.settings.head_ttl)
+                    changed = hold(head, current)
                 if claim.verdict is Verdict.RUN:
                     txn.incr("jobs.started")
-            return claim
+            if changed is not None:
+                txn.put(KIND_HEAD, key, changed.to_dict(), ttl=self.settings.head_ttl)
+            return claim, current
 
-        keys = [(KIND_JOB, message.token), (KIND_HEAD, message.job.coalesce_key)]
+        keys = [(KIND_JOB, message.token), (KIND_HEAD, key)]
         return self.store.transact(keys, body)
 
     def _update_own(
@@ -965,8 +1119,11 @@ class HueyJobQueue:
                     for entry in head.waiting:
                         task = self._task.s(entry["payload"], retries=int(entry["retries"]))
                         txn.enqueue(self.huey.serialize_task(task))
-                    if head.waiting:
-                        txn.incr("jobs.unparked", len(head.waiting))
+                    if head.next is not None:
+                        txn.enqueue(self.huey.serialize_task(self._task.s(head.next.message().to_payload())))
+                    unparked = len(head.waiting) + (head.next is not None)
+                    if unparked:
+                        txn.incr("jobs.unparked", unparked)
                     txn.put(KIND_HEAD, key, free.to_dict(), ttl=self.settings.head_ttl)
             return True
 

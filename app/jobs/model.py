@@ -8,9 +8,8 @@ to `on_give_up`. The huey-backed implementation lives in `app.jobs.huey_queue` (
 
 from __future__ import annotations
 
-import os
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import asdict, dataclass, fields
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -39,7 +38,9 @@ class ReviewJob:
         return f"{self.repo}#{self.pr_number}"
 
     def to_dict(self) -> dict[str, Any]:
-        data = asdict(self)
+        # Field by field rather than dataclasses.asdict (a deep copy): this runs for every
+        # delivery accepted, inside the store's write transaction.
+        data: dict[str, Any] = {f.name: getattr(self, f.name) for f in _JOB_FIELDS}
         data["labels"] = list(self.labels)
         return data
 
@@ -48,6 +49,9 @@ class ReviewJob:
         data = dict(data)
         data["labels"] = tuple(data.get("labels", ()))
         return cls(**data)
+
+
+_JOB_FIELDS = fields(ReviewJob)
 
 
 class JobQueue(Protocol):
@@ -99,43 +103,8 @@ class JobCounts:
     retried: int = 0  # failed attempts that will be tried again
     given_up: int = 0
     superseded: int = 0
+    coalesced: int = 0  # jobs folded into a review of the same head that had not started yet
     recovered: int = 0  # jobs re-enqueued after their worker stopped mid-run
-
-
-def _env_float(environ: Mapping[str, str], name: str, default: float) -> float:
-    raw = environ.get(name)
-    if raw is None or raw.strip() == "":
-        return default
-    try:
-        value = float(raw)
-    except ValueError:
-        raise ValueError(f"{name} must be a number of seconds, got {raw!r}") from None
-    if value < 0:
-        raise ValueError(f"{name} must not be negative, got {raw!r}")
-    return value
-
-
-def _env_int(environ: Mapping[str, str], name: str, default: int) -> int:
-    raw = environ.get(name)
-    if raw is None or raw.strip() == "":
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise ValueError(f"{name} must be a whole number, got {raw!r}") from None
-    if value < 0:
-        raise ValueError(f"{name} must not be negative, got {raw!r}")
-    return value
-
-
-def _env_choice(environ: Mapping[str, str], name: str, default: str, choices: tuple[str, ...]) -> str:
-    raw = environ.get(name)
-    if raw is None or raw.strip() == "":
-        return default
-    value = raw.strip().lower()
-    if value not in choices:
-        raise ValueError(f"{name} must be one of {', '.join(choices)}, got {raw!r}")
-    return value
 
 
 SQLITE_SYNC_CHOICES = ("normal", "full")
@@ -170,20 +139,6 @@ class QueueSettings:
     @property
     def sqlite_path(self) -> Path:
         return self.data_dir / "queue.sqlite3"
-
-    @classmethod
-    def from_env(cls, environ: Mapping[str, str] | None = None) -> QueueSettings:
-        env = os.environ if environ is None else environ
-        base = cls()
-        return cls(
-            data_dir=Path(env.get("IMAGE_REVIEW_DATA_DIR") or base.data_dir),
-            redis_url=env.get("IMAGE_REVIEW_REDIS_URL") or None,
-            retries=_env_int(env, "IMAGE_REVIEW_JOB_RETRIES", base.retries),
-            retry_delay=_env_float(env, "IMAGE_REVIEW_JOB_RETRY_DELAY", base.retry_delay),
-            lease_seconds=_env_float(env, "IMAGE_REVIEW_JOB_LEASE", base.lease_seconds),
-            dedupe_ttl=_env_float(env, "IMAGE_REVIEW_DEDUPE_TTL", base.dedupe_ttl),
-            sqlite_sync=_env_choice(env, "IMAGE_REVIEW_SQLITE_SYNC", base.sqlite_sync, SQLITE_SYNC_CHOICES),
-        )
 
     @classmethod
     def from_object(cls, settings: object) -> QueueSettings:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from functools import cached_property
@@ -42,8 +42,9 @@ class EvalContext:
     """Everything about the review that is not the diff itself.  ``today`` is injected for tests."""
 
     today: date
-    # The App asks GitHub whether a tracking issue is open; the CLI leaves this None.
-    issue_state: IssueStateLookup | None = None
+    # The states of the tracking issues the exemptions name, looked up before evaluation (no
+    # rule does I/O): None when not checked (the CLI); a number missing when it is not known.
+    issue_states: Mapping[int, IssueState] | None = None
     # Approving reviews of the PR; None when not known (the CLI), [] when there are none.
     approvals: Sequence[Approval] | None = None
     head_sha: str | None = None

@@ -146,13 +146,21 @@ def _fingerprinted(drafts: Sequence[Draft]) -> list[Finding]:
 
 
 def _labels(findings: Sequence[Finding], policy: Policy) -> list[str]:
-    labels: list[str] = []
+    states = label_states(findings, policy.labels.staging_image, policy.labels.error)
+    return [name for name, on in states.items() if on]
+
+
+def label_states(findings: Sequence[Finding], staging_image: str | None, error: str | None) -> dict[str, bool]:
+    """Each configured label (None: not used) and whether the pull request should carry it:
+    ``staging_image`` while a staging-image error stands, ``error`` while any error stands.
+    The one computation behind the engine's labels and the labels the App sets and removes."""
     errors = [f for f in findings if f.severity == "error"]
-    if policy.labels.staging_image and any(f.rule == STAGING_IMAGE.code for f in errors):
-        labels.append(policy.labels.staging_image)
-    if policy.labels.error and errors and policy.labels.error not in labels:
-        labels.append(policy.labels.error)
-    return labels
+    out: dict[str, bool] = {}
+    if staging_image:
+        out[staging_image] = any(f.rule == STAGING_IMAGE.code or f.name == STAGING_IMAGE.name for f in errors)
+    if error:
+        out[error] = out.get(error, False) or bool(errors)
+    return out
 
 
 def _dedupe(items: Sequence[str]) -> list[str]:

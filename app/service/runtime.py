@@ -21,7 +21,7 @@ import logging
 import os
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import IO, TYPE_CHECKING
@@ -187,13 +187,10 @@ def make_give_up(settings: Settings) -> GiveUpHook:
     return build_runtime(settings).give_up
 
 
-def queue_settings(settings: Settings, env: Mapping[str, str] | None = None) -> QueueSettings:
-    """The queue's settings: the store from the app's settings, the tuning (``IMAGE_REVIEW_JOB_*``,
-    ``IMAGE_REVIEW_DEDUPE_TTL``, ``IMAGE_REVIEW_SQLITE_SYNC``) from the environment. Every process
-    must use the same values, so web, worker and embedded consumer all build their queue from
-    this. ValueError names a bad variable."""
-    tuned = QueueSettings.from_env(os.environ if env is None else env)
-    return replace(tuned, data_dir=settings.data_dir, redis_url=settings.redis_url)
+def queue_settings(settings: Settings) -> QueueSettings:
+    """The queue's settings (app.service.settings reads them with the rest). Every process must use
+    the same values, so web, worker and embedded consumer all build their queue from these."""
+    return settings.queue
 
 
 def store_for(settings: Settings, runtime: Runtime) -> HueyJobQueue:
@@ -247,6 +244,7 @@ class EmbeddedConsumer:
         self.poll = poll
         self.lock = ConsumerLock(settings.data_dir / CONSUMER_LOCK)
         self._stop = threading.Event()
+        self.standing_by = threading.Event()  # set once another process was found holding the lock
         self._state = threading.Lock()
         self._stop_consumer: Callable[[], None] | None = None
         self._runtime: Runtime | None = None
@@ -291,6 +289,7 @@ class EmbeddedConsumer:
             if not announced:
                 log.info("another process runs the embedded consumer for %s; standing by", self.settings.data_dir)
                 announced = True
+                self.standing_by.set()
             self._stop.wait(self.poll)
 
     def _run_consumer(self) -> None:

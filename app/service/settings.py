@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from urllib.parse import urlsplit
 
 from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey
 from cryptography.hazmat.primitives.serialization import load_pem_private_key
 
+from app.jobs.model import SQLITE_SYNC_CHOICES, QueueSettings
 from app.registry.addresses import AddressPolicy, IPNetwork, parse_networks
 from app.registry.client import DEFAULT_ALLOWED_HOSTS, CredentialError, CredentialStore, RegistryConfig
 from app.service.budget import ReviewBudget
@@ -90,6 +91,14 @@ class Settings:
     registry: RegistrySettings = field(default_factory=RegistrySettings)
     # What one review may take: analysis wall time, and diff text held (IMAGE_REVIEW_REVIEW_*).
     review_budget: ReviewBudget = field(default_factory=ReviewBudget)
+    # The job queue's tuning (IMAGE_REVIEW_JOB_*, IMAGE_REVIEW_DEDUPE_TTL, IMAGE_REVIEW_SQLITE_SYNC);
+    # its store comes from data_dir and redis_url (see `queue`).
+    queue_tuning: QueueSettings = field(default_factory=QueueSettings)
+
+    @property
+    def queue(self) -> QueueSettings:
+        """The queue's settings: every process on a store must build its queue from these."""
+        return replace(self.queue_tuning, data_dir=self.data_dir, redis_url=self.redis_url)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Settings:
@@ -105,6 +114,7 @@ class Settings:
         writes_per_minute = _non_negative(env, "IMAGE_REVIEW_WRITES_PER_MINUTE", DEFAULT_WRITES_PER_MINUTE, problems)
         registry = registry_settings(env, problems)
         review_budget = _review_budget(env, problems)
+        queue_tuning = _queue_tuning(env, problems)
         if problems:
             raise SettingsError(problems)
         assert app_id is not None and private_key is not None and webhook_secret is not None
@@ -120,7 +130,46 @@ class Settings:
             writes_per_minute=writes_per_minute,
             registry=registry,
             review_budget=review_budget,
+            queue_tuning=queue_tuning,
         )
+
+
+def _queue_tuning(env: Mapping[str, str], problems: list[str]) -> QueueSettings:
+    base = QueueSettings()
+    return replace(
+        base,
+        retries=_whole(env, "IMAGE_REVIEW_JOB_RETRIES", base.retries, problems),
+        retry_delay=_non_negative(env, "IMAGE_REVIEW_JOB_RETRY_DELAY", base.retry_delay, problems),
+        lease_seconds=_non_negative(env, "IMAGE_REVIEW_JOB_LEASE", base.lease_seconds, problems),
+        dedupe_ttl=_non_negative(env, "IMAGE_REVIEW_DEDUPE_TTL", base.dedupe_ttl, problems),
+        sqlite_sync=_choice(env, "IMAGE_REVIEW_SQLITE_SYNC", base.sqlite_sync, SQLITE_SYNC_CHOICES, problems),
+    )
+
+
+def _whole(env: Mapping[str, str], name: str, default: int, problems: list[str]) -> int:
+    raw = _value(env, name)
+    if raw is None:
+        return default
+    try:
+        value = int(raw.strip())
+    except ValueError:
+        problems.append(f"{name} must be a whole number, got {raw.strip()!r}")
+        return default
+    if value < 0:
+        problems.append(f"{name} must not be negative, got {raw.strip()!r}")
+        return default
+    return value
+
+
+def _choice(env: Mapping[str, str], name: str, default: str, choices: tuple[str, ...], problems: list[str]) -> str:
+    raw = _value(env, name)
+    if raw is None:
+        return default
+    value = raw.strip().lower()
+    if value not in choices:
+        problems.append(f"{name} must be one of {', '.join(choices)}, got {raw.strip()!r}")
+        return default
+    return value
 
 
 def _value(env: Mapping[str, str], name: str) -> str | None:

@@ -17,7 +17,23 @@ from typing import Any
 from flask import Blueprint, Flask, Response, current_app, jsonify, request
 
 from app.jobs.model import JobQueue, ReviewJob
+from app.service.payloads import (
+    CheckPull,
+    PayloadError,
+    PullRequest,
+    Source,
+    parse_check_request,
+    parse_comment,
+    parse_issue,
+    parse_issue_edit,
+    parse_pull_request,
+    parse_push,
+    parse_source,
+    review_state,
+)
 from app.service.settings import Settings
+
+__all__ = ["PayloadError", "route"]
 
 logger = logging.getLogger(__name__)
 
@@ -46,10 +62,6 @@ def app_state(app: Flask) -> AppState:
     if not isinstance(state, AppState):
         raise RuntimeError("the app was not built by app.create_app(): no settings or queue")
     return state
-
-
-class PayloadError(ValueError):
-    """The payload lacks something its event needs; the message names the missing field."""
 
 
 @dataclass(frozen=True)
@@ -106,21 +118,20 @@ def _route_pull_request(d: Delivery) -> Routing:
         return Routing(note="pull_request.edited without a base change")
     if d.action not in PULL_REQUEST_ACTIONS and d.action != "edited":
         return Routing(note=f"pull_request action {d.action!r} is not reviewed")
-    pr = _require_dict(d.payload, "pull_request")
-    return Routing(jobs=(_job_from_pull(d, pr, rerun=False),))
+    pull = parse_pull_request(d.payload)
+    return Routing(jobs=(_job_from_pull(d, parse_source(d.payload), pull, rerun=False),))
 
 
 def _route_push(d: Delivery) -> Routing:
     """A push to the default branch runs the staging loop (dashboard, switch-back pull requests)."""
     from app.service.scheduled import staging_job
 
-    repository = _require_dict(d.payload, "repository")
-    default = _require_str(repository, "default_branch", where="repository")
-    if _require_str(d.payload, "ref") != f"refs/heads/{default}" or d.payload.get("deleted"):
+    push = parse_push(d.payload)
+    if not push.to_default_branch:
         return Routing(note="push not to the default branch")
-    after = _require_str(d.payload, "after")
-    return Routing(jobs=(staging_job(_installation_id(d.payload), _repo(d.payload), default, after, d.delivery_id,
-                                     "push"),))
+    source = parse_source(d.payload)
+    return Routing(jobs=(staging_job(source.installation_id, source.repo, push.default_branch, push.after,
+                                     d.delivery_id, "push"),))
 
 
 def _route_dashboard_edit(d: Delivery) -> Routing:
@@ -128,71 +139,67 @@ def _route_dashboard_edit(d: Delivery) -> Routing:
     from app.analysis.board_format import DASHBOARD_MARKER
     from app.service.scheduled import staging_job
 
-    issue = _require_dict(d.payload, "issue")
-    if d.action != "edited" or DASHBOARD_MARKER not in str(issue.get("body") or ""):
+    edit = parse_issue_edit(d.payload)
+    if d.action != "edited" or DASHBOARD_MARKER not in edit.body:
         return Routing(note=f"{d.name} is not an edit of the staging dashboard")
-    if _optional_dict(d.payload, "sender").get("type") == "Bot":
+    if edit.by_bot:
         return Routing(note="dashboard edited by a bot")
-    default = _require_str(_require_dict(d.payload, "repository"), "default_branch", where="repository")
-    return Routing(jobs=(staging_job(_installation_id(d.payload), _repo(d.payload), default, "", d.delivery_id,
+    source = parse_source(d.payload)
+    return Routing(jobs=(staging_job(source.installation_id, source.repo, edit.default_branch, "", d.delivery_id,
                                      "dashboard"),))
 
 
 def _route_check(d: Delivery) -> Routing:
     if d.action != "rerequested":
         return Routing(note=f"{d.name} is not a re-run request")
-    check = _require_dict(d.payload, d.event)
-    head_sha = _require_str(check, "head_sha", where=d.event)
-    pulls = check.get("pull_requests")
-    if not isinstance(pulls, list):
-        raise PayloadError(f"{d.event}.pull_requests is missing")
-    if not pulls:
+    check = parse_check_request(d.payload, d.event)
+    if not check.pulls:
         # GitHub leaves this empty for pull requests from forks.
         return Routing(note=f"{d.name} names no pull request (a fork's pull request?)")
-    jobs = tuple(_job_from_check_pull(d, pr, head_sha) for pr in pulls)
-    return Routing(jobs=jobs)
+    source = parse_source(d.payload)
+    return Routing(jobs=tuple(_job_from_check_pull(d, source, pr, check.head_sha) for pr in check.pulls))
 
 
 def _route_comment(d: Delivery) -> Routing:
     if d.action != "created":
         return Routing(note=f"{d.name} is not a new comment")
-    issue = _require_dict(d.payload, "issue")
-    comment = _require_dict(d.payload, "comment")
-    if "pull_request" not in issue:
+    issue, comment = parse_issue(d.payload), parse_comment(d.payload)
+    if not issue.is_pull_request:
         return Routing(note="comment on an issue, not a pull request")
-    if not _has_command(str(comment.get("body") or "")):
+    if not _has_command(comment.body):
         return Routing(note="comment holds no command")
-    user = _optional_dict(comment, "user")
-    login = str(user.get("login", "?"))
-    if user.get("type") == "Bot":
-        return Routing(note=f"recheck ignored: {login} is a bot")
-    association = str(comment.get("author_association", "NONE"))
-    if association not in TRUSTED_ASSOCIATIONS:
-        return Routing(note=f"recheck ignored: {login} is {association}, not OWNER/MEMBER/COLLABORATOR")
-    if issue.get("state", "open") != "open":
+    if comment.is_bot:
+        return Routing(note=f"recheck ignored: {comment.login} is a bot")
+    if comment.association not in TRUSTED_ASSOCIATIONS:
+        return Routing(
+            note=f"recheck ignored: {comment.login} is {comment.association}, not OWNER/MEMBER/COLLABORATOR"
+        )
+    if not issue.is_open:
         return Routing(note="recheck ignored: the pull request is closed")
+    source = parse_source(d.payload)
+    if issue.number is None:
+        raise PayloadError("issue.number is missing or not an integer")
     job = ReviewJob(
-        installation_id=_installation_id(d.payload),
-        repo=_repo(d.payload),
-        pr_number=_require_int(issue, "number", where="issue"),
+        installation_id=source.installation_id,
+        repo=source.repo,
+        pr_number=issue.number,
         head_sha="",  # not in this payload; the job looks it up
         delivery_id=d.delivery_id,
         event=d.name,
-        labels=_labels(issue),
+        labels=issue.labels,
         rerun=True,
     )
     return Routing(jobs=(job,))
 
 
 def _route_review(d: Delivery) -> Routing:
-    review = _require_dict(d.payload, "review")
-    state = str(review.get("state", "")).lower()
+    state = review_state(d.payload)
     if d.action == "submitted" and state not in REVIEW_STATES:
         return Routing(note=f"review state {state!r} does not affect change control")
     if d.action not in ("submitted", "dismissed"):
         return Routing(note=f"{d.name} does not affect change control")
-    pr = _require_dict(d.payload, "pull_request")
-    return Routing(jobs=(_job_from_pull(d, pr, rerun=True),))
+    pull = parse_pull_request(d.payload)
+    return Routing(jobs=(_job_from_pull(d, parse_source(d.payload), pull, rerun=True),))
 
 
 def _installation_note(d: Delivery) -> str:
@@ -204,61 +211,38 @@ def _installation_note(d: Delivery) -> str:
     return f"{d.name} for {login}: {len(added)} repositories added, {len(removed)} removed"
 
 
-def _job_from_pull(d: Delivery, pr: dict[str, Any], *, rerun: bool) -> ReviewJob:
-    head = _require_dict(pr, "head", where="pull_request")
-    base = _require_dict(pr, "base", where="pull_request")
+def _job_from_pull(d: Delivery, source: Source, pull: PullRequest, *, rerun: bool) -> ReviewJob:
     return ReviewJob(
-        installation_id=_installation_id(d.payload),
-        repo=_repo(d.payload),
-        pr_number=_require_int(pr, "number", where="pull_request"),
-        head_sha=_require_str(head, "sha", where="pull_request.head"),
+        installation_id=source.installation_id,
+        repo=source.repo,
+        pr_number=pull.number,
+        head_sha=pull.head_sha,
         delivery_id=d.delivery_id,
         event=d.name,
-        base_sha=str(base.get("sha") or ""),
-        base_ref=str(base.get("ref") or ""),
-        draft=bool(pr.get("draft", False)),
-        labels=_labels(pr),
+        base_sha=pull.base_sha,
+        base_ref=pull.base_ref,
+        draft=pull.draft,
+        labels=pull.labels,
         rerun=rerun,
     )
 
 
-def _job_from_check_pull(d: Delivery, pr: Any, head_sha: str) -> ReviewJob:
-    if not isinstance(pr, dict):
-        raise PayloadError(f"{d.event}.pull_requests holds a non-object")
-    base = _optional_dict(pr, "base")
+def _job_from_check_pull(d: Delivery, source: Source, pull: CheckPull, head_sha: str) -> ReviewJob:
     return ReviewJob(
-        installation_id=_installation_id(d.payload),
-        repo=_repo(d.payload),
-        pr_number=_require_int(pr, "number", where=f"{d.event}.pull_requests[]"),
+        installation_id=source.installation_id,
+        repo=source.repo,
+        pr_number=pull.number,
         head_sha=head_sha,
         delivery_id=d.delivery_id,
         event=d.name,
-        base_sha=str(base.get("sha") or ""),
-        base_ref=str(base.get("ref") or ""),
+        base_sha=pull.base_sha,
+        base_ref=pull.base_ref,
         rerun=True,
     )
 
 
 def _has_command(body: str) -> bool:
     return any(line.strip().lower() == RECHECK_COMMAND for line in body.splitlines())
-
-
-def _labels(obj: dict[str, Any]) -> tuple[str, ...]:
-    labels = obj.get("labels")
-    if not isinstance(labels, list):
-        return ()
-    return tuple(str(label["name"]) for label in labels if isinstance(label, dict) and "name" in label)
-
-
-def _installation_id(payload: dict[str, Any]) -> int:
-    installation = payload.get("installation")
-    if not isinstance(installation, dict):
-        raise PayloadError("installation is missing (is this an App webhook?)")
-    return _require_int(installation, "id", where="installation")
-
-
-def _repo(payload: dict[str, Any]) -> str:
-    return _require_str(_require_dict(payload, "repository"), "full_name", where="repository")
 
 
 def _at(obj: dict[str, Any], *keys: str) -> Any:
@@ -268,36 +252,6 @@ def _at(obj: dict[str, Any], *keys: str) -> Any:
             return None
         value = value.get(key)
     return value
-
-
-def _optional_dict(obj: dict[str, Any], key: str) -> dict[str, Any]:
-    value = obj.get(key)
-    return value if isinstance(value, dict) else {}
-
-
-def _require_dict(obj: dict[str, Any], key: str, *, where: str = "") -> dict[str, Any]:
-    value = obj.get(key)
-    if not isinstance(value, dict):
-        raise PayloadError(f"{_field(where, key)} is missing or not an object")
-    return value
-
-
-def _require_str(obj: dict[str, Any], key: str, *, where: str = "") -> str:
-    value = obj.get(key)
-    if not isinstance(value, str) or not value:
-        raise PayloadError(f"{_field(where, key)} is missing or not a string")
-    return value
-
-
-def _require_int(obj: dict[str, Any], key: str, *, where: str = "") -> int:
-    value = obj.get(key)
-    if not isinstance(value, int) or isinstance(value, bool):
-        raise PayloadError(f"{_field(where, key)} is missing or not an integer")
-    return value
-
-
-def _field(where: str, key: str) -> str:
-    return f"{where}.{key}" if where else key
 
 
 # ---------------------------------------------------------------------------------------------

@@ -24,8 +24,9 @@ from datetime import date
 from fnmatch import fnmatchcase
 
 from app.core.comment_syntax import comment_start
+from app.core.diffs import FileDiff
 from app.policy.catalog import EXEMPTION_EXPIRED, EXEMPTION_INVALID, RuleMeta, lookup
-from app.policy.config import Exemption, parse_date, parse_issue_number
+from app.policy.config import Exemption, Policy, parse_date, parse_issue_number
 from app.policy.context import Draft, RuleInput, RuleOutput
 from app.policy.paths import PathGlob
 
@@ -100,8 +101,19 @@ def _parse_body(body: str, path: str, line: int) -> tuple[Exemption | None, str 
 
 def find_directives(inp: RuleInput) -> dict[tuple[str, int], InlineDirective]:
     """Directives on added and context lines (new side), by (path, line)."""
+    return directives_in(inp.files)
+
+
+def tracking_issues(files: Sequence[FileDiff], policy: Policy) -> set[int]:
+    """The issue numbers the exemptions of this change name (inline and in the policy): what
+    the caller looks up before evaluation, so the rule itself does no I/O."""
+    inline = {d.exemption.issue for d in directives_in(files).values() if d.exemption is not None}
+    return inline | {ex.issue for ex in policy.exemptions}
+
+
+def directives_in(files: Sequence[FileDiff]) -> dict[tuple[str, int], InlineDirective]:
     out: dict[tuple[str, int], InlineDirective] = {}
-    for f in inp.files:
+    for f in files:
         if f.new_path is None:
             continue
         for hunk in f.hunks:
@@ -133,14 +145,27 @@ def _familiar(reference: str) -> str:
     return reference
 
 
-def _policy_match(ex: Exemption, draft: Draft) -> bool:
-    if ex.path is not None and not PathGlob.parse(ex.path).matches(draft.path):
+def covers(ex: Exemption, rule: str, path: str, reference: str) -> bool:
+    """Whether a policy-file exemption covers a finding of `rule` (a code) at `path` on
+    `reference`: the one matcher of ``check`` (here) and ``audit`` (app.analysis.audit).
+
+    The path is a policy path glob (a directory covers what is below it); the reference a
+    case-insensitive glob, also tried on the short Docker Hub name people write."""
+    if rule not in ex.rules:
+        return False
+    if ex.path is not None and not PathGlob.parse(ex.path).matches(path):
         return False
     if ex.reference is None:
         return True
     pattern = ex.reference.lower()
-    reference = draft.reference.lower()
+    reference = reference.lower()
     return fnmatchcase(reference, pattern) or fnmatchcase(_familiar(reference), pattern)
+
+
+def covers_inline(ex: Exemption, rule: str, line: int) -> bool:
+    """Whether an inline exemption written at `ex.line` covers a finding of `rule` on `line`
+    (its own line or the one below it)."""
+    return rule in ex.rules and ex.line in (line, line - 1)
 
 
 def apply(drafts: Sequence[Draft], inp: RuleInput) -> RuleOutput:
@@ -183,7 +208,7 @@ def apply(drafts: Sequence[Draft], inp: RuleInput) -> RuleOutput:
                 elif draft.meta.code in found.exemption.rules:
                     candidates.append(found.exemption)
         candidates.extend(
-            ex for ex in inp.policy.exemptions if draft.meta.code in ex.rules and _policy_match(ex, draft)
+            ex for ex in inp.policy.exemptions if covers(ex, draft.meta.code, draft.path, draft.reference)
         )
         accepted: Exemption | None = None
         for ex in candidates:
@@ -205,7 +230,7 @@ def apply(drafts: Sequence[Draft], inp: RuleInput) -> RuleOutput:
         out.drafts.append(draft)
     if unchecked:
         issues = ", ".join(f"#{n}" for n in sorted(unchecked))
-        why = "was not checked" if inp.context.issue_state is None else "could not be determined"
+        why = "was not checked" if inp.context.issue_states is None else "could not be determined"
         out.notes.append(f"The state of tracking issue(s) {issues} {why}; their exemptions were taken as valid.")
     return out
 
@@ -214,8 +239,8 @@ def _problem(ex: Exemption, inp: RuleInput, unchecked: set[int]) -> str | None:
     today = inp.context.today
     if today > ex.expires:
         return f"expired on {ex.expires.isoformat()}"
-    lookup_state = inp.context.issue_state
-    state = lookup_state(ex.issue) if lookup_state is not None else None
+    states = inp.context.issue_states
+    state = states.get(ex.issue) if states is not None else None
     if state == "closed":
         return f"its tracking issue #{ex.issue} is closed"
     if state is None:
