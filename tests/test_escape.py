@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Sequence
+from datetime import date
 from pathlib import Path
 
 import pytest
@@ -228,3 +229,23 @@ def test_cli_github_format_on_a_hostile_path(tmp_path: Path, capsys: pytest.Capt
         match = re.fullmatch(r"::(error|warning|notice) file=([^,:]*),line=(\d+),title=[^:]*::(.*)", line)
         assert match is not None, line
         assert match.group(2) == "deploy/x%2Cline=1%3A%3Aerror%3A%3Aforged%250A%3A%3Aadd-mask%3A%3Ay.yaml"
+
+
+def test_dashboard_rows_keep_their_columns_whatever_the_path_holds() -> None:
+    from app.analysis.audit import audit_blobs
+    from app.analysis.staging_board import build_board
+    from app.policy import default_policy
+    from app.report.dashboard import DASHBOARD_MARKER, BoardLinks, board_markdown
+
+    policy = default_policy()
+    hostile_path = "deploy/a|b <!-- image-review:staging-dashboard --> @octocat `x`.yaml"
+    files = {hostile_path: b"image: gcr.io/k8s-staging-x/app:v1\n"}
+    board = build_board(audit_blobs(iter(files.items()), "c" * 40, policy, date(2026, 12, 1)), policy, None,
+                        date(2026, 12, 1))
+    for links in (BoardLinks(), BoardLinks(blob_base="https://github.com/o/r/blob/" + "c" * 40)):
+        body = board_markdown(board, links)
+        assert body.startswith(DASHBOARD_MARKER + "\n")
+        row = next(line for line in body.splitlines() if "k8s-staging-x" in line)
+        assert len(re.split(r"(?<!\\)\|", row)) == 5 + 2  # five cells: no unescaped pipe from the path
+        outside_code = re.sub(r"(`+).*?\1", "", row)
+        assert "@octocat" not in outside_code and "<!--" not in outside_code

@@ -18,7 +18,7 @@ ALLOWED: dict[str, set[str]] = {
     "policy": {"core"},
     "local": {"core"},
     "registry": {"core", "policy"},
-    "report": {"core", "policy"},
+    "report": {"core", "policy", "analysis"},
     "analysis": {"core", "policy", "local", "registry"},
     "jobs": set(),
     "github": {"core", "policy", "registry", "analysis", "report", "jobs"},

@@ -35,8 +35,8 @@ def cmd_audit(args: argparse.Namespace) -> int:
     import json
 
     from app.analysis.audit import audit_tree, format_audit
-    from app.analysis.board_format import board_markdown
     from app.local.inputs import GitRepo, InputError
+    from app.report.dashboard import board_markdown
 
     if not Path(args.repo).is_dir():
         raise InputError(f"--repo {args.repo}: no such directory")

@@ -13,9 +13,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from app.analysis.board_format import DASHBOARD_MARKER, DASHBOARD_TITLE
 from app.github.client import RawClient
 from app.github.loop_memory import LoopMemory
+from app.report.dashboard import DASHBOARD_MARKER, DASHBOARD_TITLE
 
 DASHBOARD_LABEL = "image-review/staging-images"
 REQUEST_MARKER = "image-review:switch-back-request"

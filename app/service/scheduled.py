@@ -18,7 +18,6 @@ from datetime import UTC, date, datetime
 from functools import partial
 
 from app.analysis.audit import AuditReport, audit_blobs
-from app.analysis.board_format import BoardLinks, board_markdown
 from app.analysis.staging_board import StagingBoard, build_board
 from app.analysis.switch_back import Grouping, group_name, plan_switch_back, slug_for
 from app.github import switch_back
@@ -39,6 +38,7 @@ from app.jobs.model import ReviewJob
 from app.policy.config import POLICY_PATH, Policy, load_policy
 from app.registry.promotion import PromoterManifestSource
 from app.registry.verify import K8S_IO_REF, K8S_IO_REPO, HostResolver
+from app.report.dashboard import BoardLinks, board_markdown
 
 log = logging.getLogger(__name__)
 

@@ -136,7 +136,7 @@ def _route_push(d: Delivery) -> Routing:
 
 def _route_dashboard_edit(d: Delivery) -> Routing:
     """A person edited the dashboard issue (ticked a switch-back box): run the staging loop now."""
-    from app.analysis.board_format import DASHBOARD_MARKER
+    from app.report.dashboard import DASHBOARD_MARKER
     from app.service.scheduled import staging_job
 
     edit = parse_issue_edit(d.payload)
