@@ -28,6 +28,7 @@ from app.core.models import Severity
 from app.policy.catalog import SEVERITIES, OutsideProduction, RuleMeta, lookup, rule_keys
 from app.policy.mappings import Mappings, default_mappings
 from app.policy.paths import PathGlobError, PathSet
+from app.policy.regexsafety import UnsafeRegex, check_regex
 from app.policy.tags import DIGEST_ONLY, FLOATING, NONE, OTHER, PRERELEASE, VERSION, TagRules
 from app.policy.yamlsource import KeyPath, LocatedYaml, PolicyIssue, format_key, load_located
 
@@ -336,9 +337,12 @@ class _Validator:
 
     def regex(self, text: str, path: KeyPath) -> str | None:
         try:
-            re.compile(text)
+            check_regex(text)
         except re.error as exc:
             self.error(path, f"invalid regular expression: {exc}")
+            return None
+        except UnsafeRegex as exc:
+            self.error(path, f"unsafe regular expression: {exc}")
             return None
         return text
 
