@@ -7,7 +7,7 @@ literals, and bare references in text. Each candidate value is interpreted by ap
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
 from app.core.filekinds import FileKind
@@ -15,16 +15,24 @@ from app.core.values import Interpretation, interpret, is_known_registry
 
 _LINE_CUE = re.compile(r"[:/@=]|\bFROM\b", re.IGNORECASE)
 
-_KEY = re.compile(r"(?P<key>[A-Za-z_][\w.\-\[\]*]*)[\"']?[ \t]*(?P<op>:=|\?=|\+=|=|:)(?=[ \t\"'`\w{$/.-])[ \t]*")
+# A key is the run of key characters before an operator, starting at its first letter. Matching
+# runs first and the operator after each (see _keys) keeps this linear: a single regex retried
+# from every letter of a long run without an operator ("imageaaaa...") was quadratic.
+_KEY_RUN = re.compile(r"[\w.\-\[\]*]+")
+_KEY_START = re.compile(r"[A-Za-z_]")
+_KEY_OP = re.compile(r"[\"']?[ \t]*(?P<op>:=|\?=|\+=|=|:)(?=[ \t\"'`\w{$/.-])[ \t]*")
 _QUOTED = re.compile(r"\"(?:[^\"\\\n]|\\.)*\"|'[^'\n]*'|`[^`\n]*`")
 _BARE = re.compile(
     r"(?<![\w@/:.$-])(?P<ref>(?:[a-z0-9](?:[a-z0-9-]*[a-z0-9])?\.)+[a-z0-9-]+(?::\d+)?"
     r"(?:/[\w.{}$-]+)+(?::[\w.{}$-]+)?(?:@sha(?:256|384|512):[0-9a-f]+)?)(?![\w/])"
 )
 _FROM = re.compile(r"^\s*FROM\s+(?:--\S+\s+)*(?P<v>\S+)", re.IGNORECASE)
-_COPY_FROM = re.compile(r"^\s*(?:COPY|ADD|RUN)\b.*?--(?:from|mount=[^ ]*?from)=(?P<v>[^\s,]+)", re.IGNORECASE)
+# The mount spec is bounded: an unbounded lazy scan per "--mount=" was quadratic on long lines.
+_COPY_FROM = re.compile(
+    r"^\s*(?:COPY|ADD|RUN)\b.*?--(?:from|mount=[^ ]{0,512}?from)=(?P<v>[^\s,]+)", re.IGNORECASE
+)
 _ARG = re.compile(r"^\s*ARG\s+(?P<name>\w+)=(?P<v>\S+)", re.IGNORECASE)
-_STAGE = re.compile(r"^\s*FROM\s+.*\s+AS\s+(?P<name>\S+)", re.IGNORECASE)
+_STAGE = re.compile(r"^\s*FROM\s+.*\sAS\s+(?P<name>\S+)", re.IGNORECASE)  # not .*\s+: overlapping
 _NON_IMAGE_KEYS = {
     "osimage", "vmimage", "machineimage", "diskimage", "bootimage", "instanceimage", "amiimage",
     "cloudimage", "imagefamily", "imagepullpolicy", "imagepullsecrets", "imageid", "sourceimage",
@@ -32,6 +40,25 @@ _NON_IMAGE_KEYS = {
 _DOCKER_URI = re.compile(r"^docker://")
 CODE_KINDS = {"go", "python", "c-like", "starlark", "terraform"}
 _IMAGE_WORDS = re.compile(r"(?i)image|registry|\brepo(?:sitory)?\b|\btag\b")
+
+
+@dataclass(frozen=True, slots=True)
+class _Key:
+    start: int
+    end: int  # after the operator and the blanks that follow it
+    key: str
+    op: str
+
+
+def _keys(text: str) -> Iterator[_Key]:
+    """Each ``key op`` on a line, left to right, in one pass over the line."""
+    for run in _KEY_RUN.finditer(text):
+        tail = _KEY_OP.match(text, run.end())
+        if tail is None:
+            continue
+        first = _KEY_START.search(text, run.start(), run.end())
+        if first is not None:
+            yield _Key(first.start(), tail.end(), text[first.start():run.end()], tail.group("op"))
 
 
 @dataclass(frozen=True, slots=True)
@@ -167,16 +194,17 @@ def _substitute_args(raw: str, args: dict[str, str]) -> str:
 
 def _key_values(text: str, kind: FileKind) -> list[Candidate]:
     out: list[Candidate] = []
-    for m in _KEY.finditer(text):
-        key = m.group("key")
-        if m.start() > 0 and text[m.start() - 1] not in " \t{,([;\"'-":
+    lead = len(text) - len(text.lstrip(" \t-"))
+    for m in _keys(text):
+        key = m.key
+        if m.start > 0 and text[m.start - 1] not in " \t{,([;\"'-":
             continue
         is_image = image_key(key) or (key == "container" and kind == "yaml")
         if not (is_image or image_context_key(key) or key in ("uses", "name")):
             continue
-        start, end = scan_value(text, m.end(), m.group("op"))
+        start, end = scan_value(text, m.end, m.op)
         raw = text[start:end]
-        if kind in CODE_KINDS and not _literal_value(text, m, start):
+        if kind in CODE_KINDS and not _literal_value(text, m, start, lead):
             continue  # in code an unquoted value is an expression (image=image), not a reference
         if key == "uses":
             if not _DOCKER_URI.match(raw):
@@ -193,7 +221,7 @@ def _key_values(text: str, kind: FileKind) -> list[Candidate]:
         else:
             accepted = strong(value) or (value.partial and value.explicit_registry and image_context_key(key))
         if accepted:
-            out.append(Candidate(start, start + len(raw), value, _kv_context(kind, key, m.group("op"), text)))
+            out.append(Candidate(start, start + len(raw), value, _kv_context(kind, key, m.op, text)))
     return out
 
 
@@ -201,10 +229,10 @@ def _pinned_or_hosted(v: Interpretation) -> bool:
     return not v.partial and (v.tag is not None or v.digest is not None or v.explicit_registry or v.templated)
 
 
-def _literal_value(text: str, m: re.Match[str], start: int) -> bool:
+def _literal_value(text: str, m: _Key, start: int, lead: int) -> bool:
     """Quoted, or a YAML line inside code (a Go raw string holding a manifest)."""
     quoted = start > 0 and text[start - 1] in "\"'`"
-    yaml_line = m.group("op") == ":" and text[: m.start()].strip(" \t-") == ""
+    yaml_line = m.op == ":" and m.start == lead  # only blanks and dashes before the key
     return quoted or yaml_line
 
 
@@ -228,16 +256,27 @@ def _literals(text: str, taken: list[Candidate]) -> list[Candidate]:
         value = interpret(text[start:end])
         if value is None:
             continue
-        before = text[: m.start()]
-        imagey = bool(_IMAGE_WORDS.search(before[-60:])) or _names_registry(value)
+        before = text[max(0, m.start() - 60): m.start()]  # a slice, not the whole prefix: linear per line
+        imagey = bool(_IMAGE_WORDS.search(before)) or _names_registry(value)
         if value.registry_implicit and not any(ch.isdigit() for ch in value.tag or ""):
-            imagey = imagey and bool(re.search(r"(?i)image|registry", before[-60:]))
-        concat = text[m.end():].lstrip().startswith("+") or before.rstrip().endswith("+")
+            imagey = imagey and bool(re.search(r"(?i)image|registry", before))
+        concat = _PLUS_AFTER.match(text, m.end()) is not None or _plus_before(text, m.start())
         prefix = value.partial and value.explicit_registry and (concat or "/" in value.text.rstrip("/:"))
         if strong(value) or (imagey and value.tag is not None and not value.partial) or (
                 prefix and (value.repository or concat)):
             out.append(Candidate(start, end, value, "code-literal"))
     return out
+
+
+_PLUS_AFTER = re.compile(r"\s*\+")
+
+
+def _plus_before(text: str, pos: int) -> bool:
+    """``"a" + "b"``: the nearest non-blank before ``pos`` is a ``+`` (scans only the blanks)."""
+    i = pos - 1
+    while i >= 0 and text[i].isspace():
+        i -= 1
+    return i >= 0 and text[i] == "+"
 
 
 def _names_registry(value: Interpretation) -> bool:

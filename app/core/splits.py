@@ -10,7 +10,7 @@ import re
 from dataclasses import dataclass
 
 SPLIT_YAML = re.compile(r"^(?P<indent>\s*)(?:-\s+)?(?P<key>registry|repository|image|tag|digest|name|newName|newTag)"
-                         r"\s*:\s*(?P<val>.*?)\s*$")
+                         r"\s*:\s*(?P<val>(?:.*\S)?)\s*$")  # not .*?\s*$: quadratic on long blank runs
 SPLIT_STARLARK = re.compile(
     r"^(?P<indent>\s*)(?P<key>registry|repository|tag|digest)\s*=\s*(?P<val>\"[^\"]*\")\s*,?\s*$"
 )
