@@ -117,3 +117,15 @@ def test_dev_patterns_only_see_tag_sized_text() -> None:
     start = time.perf_counter()
     assert rules.kind("a" * 1_000_000) != "slow"
     assert time.perf_counter() - start < 2.0
+
+
+def test_path_glob_with_too_many_wildcards_is_refused() -> None:
+    glob = "*a" * 30 + "b"
+    policy = load_policy(f"generated_paths: ['{glob}']\n")
+    assert len(policy.issues) == 1 and "too complex" in policy.issues[0].message
+    assert glob not in policy.generated_paths
+
+
+def test_ordinary_path_globs_are_accepted() -> None:
+    policy = load_policy("generated_paths: ['deploy/**/*.yaml', 'charts/*/values*.yaml']\n")
+    assert policy.issues == ()

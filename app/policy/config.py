@@ -34,6 +34,7 @@ from app.policy.yamlsource import KeyPath, LocatedYaml, PolicyIssue, format_key,
 
 POLICY_PATH = ".github/image-review.yml"
 DEFAULTS_SOURCE = "app/data/default-policy.yaml"
+MAX_GLOB_WILDCARDS = 8
 SCHEMA_VERSION = 1
 _OWNER_RE = re.compile(r"^@?[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:/[A-Za-z0-9_.-]+)?$")
 _RESERVED_KINDS = {VERSION, PRERELEASE, FLOATING, NONE, DIGEST_ONLY, OTHER}
@@ -325,6 +326,11 @@ class _Validator:
         return text.lower()
 
     def path_glob(self, text: str, path: KeyPath) -> str | None:
+        # Globs become backtracking regexes; each wildcard multiplies the worst case by a path's length.
+        wildcards = len(re.findall(r"\*+", text))
+        if wildcards > MAX_GLOB_WILDCARDS or len(text) > 1024:
+            self.error(path, f"path pattern is too complex (at most {MAX_GLOB_WILDCARDS} wildcards, 1024 characters)")
+            return None
         try:
             PathSet.of([text])
         except PathGlobError as exc:
