@@ -582,9 +582,13 @@ def _build_lines(text: str, old_no: int, new_no: int) -> list[Line]:
     parts = text.split("\n")
     if text.endswith("\n"):
         parts.pop()
+    # Drop the joined text and each split part once used: on a 50 MB single line, holding all
+    # three copies (text, part, line without its marker) at once set the peak memory.
+    del text
     lines: list[Line] = []
     append = lines.append
-    for raw in parts:
+    for i, raw in enumerate(parts):
+        parts[i] = ""
         kind = raw[:1]
         if kind == "+":
             append(Line("+", raw[1:], None, new_no))
@@ -603,14 +607,14 @@ def _build_lines(text: str, old_no: int, new_no: int) -> list[Line]:
 
 
 def _build_hunk(buf: _Buffer, span: _HunkSpan) -> Hunk:
-    text = _decode(buf[span.body : span.end])
     return Hunk(
         span.old_start,
         span.old_len,
         span.new_start,
         span.new_len,
         _decode(span.section),
-        _build_lines(text, span.old_start, span.new_start),
+        # Passed straight through so that _build_lines holds the only reference to the text.
+        _build_lines(_decode(buf[span.body : span.end]), span.old_start, span.new_start),
     )
 
 
