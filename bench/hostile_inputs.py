@@ -149,9 +149,11 @@ def policy_repo(repo: Path, policy: Path) -> tuple[str, str]:
     return base, git("rev-parse", "HEAD")
 
 
-def measure(case: Case, tmp: Path) -> str:
+def measure(case: Case, tmp: Path, big: int) -> str:
     target = tmp / ("policy.yml" if case.kind == "policy" else "input.diff")
-    case.write(target)
+    # Written by a child process: Linux keeps a parent's peak RSS across fork and exec, so a
+    # bench process that had built a 50 MB line would inflate every later measurement.
+    subprocess.run([sys.executable, __file__, "--write", case.name, str(target), "--big-mb", str(big)], check=True)
     size = target.stat().st_size
     cli = [sys.executable, "-m", "app.cli"]
     if case.kind == "policy":
@@ -175,13 +177,18 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--big-mb", type=int, default=50, help="size of the big single-line cases")
     parser.add_argument("--only", nargs="*", help="run only cases whose name contains one of these words")
+    parser.add_argument("--write", nargs=2, metavar=("CASE", "FILE"), help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.write:
+        name, path = args.write
+        next(c for c in cases(args.big_mb) if c.name == name).write(Path(path))
+        return 0
     print(f"{'case':34} {'input':>11} {'time':>10} {'peak':>10}")
     for case in cases(args.big_mb):
         if args.only and not case.name.startswith("baseline") and not any(w in case.name for w in args.only):
             continue
         with tempfile.TemporaryDirectory() as tmp:
-            print(measure(case, Path(tmp)), flush=True)
+            print(measure(case, Path(tmp), args.big_mb), flush=True)
     return 0
 
 
