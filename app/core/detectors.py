@@ -15,17 +15,24 @@ from app.core.values import Interpretation, interpret, is_known_registry
 
 _LINE_CUE = re.compile(r"[:/@=]|\bFROM\b", re.IGNORECASE)
 
-_KEY = re.compile(r"(?P<key>[A-Za-z_][\w.\-\[\]*]*)[\"']?[ \t]*(?P<op>:=|\?=|\+=|=|:)(?=[ \t\"'`\w{$/.-])[ \t]*")
+# A key starts where a run of word characters does (never retried from inside a long run) and
+# is at most 128 characters: linear on minified lines.
+_KEY = re.compile(
+    r"(?<![\w\[\]*])(?P<key>[A-Za-z_][\w.\-\[\]*]{0,127})[\"']?[ \t]*(?P<op>:=|\?=|\+=|=|:)(?=[ \t\"'`\w{$/.-])[ \t]*"
+)
 _QUOTED = re.compile(r"\"(?:[^\"\\\n]|\\.)*\"|'[^'\n]*'|`[^`\n]*`")
 _BARE = re.compile(
     r"(?<![\w@/:.$-])(?P<ref>(?:[a-z0-9](?:[a-z0-9-]*[a-z0-9])?\.)+[a-z0-9-]+(?::\d+)?"
     r"(?:/[\w.{}$-]+)+(?::[\w.{}$-]+)?(?:@sha(?:256|384|512):[0-9a-f]+)?)(?![\w/])"
 )
 _FROM = re.compile(r"^\s*FROM\s+(?:--\S+\s+)*(?P<v>\S+)", re.IGNORECASE)
-_COPY_FROM = re.compile(r"^\s*(?:COPY|ADD|RUN)\b.*?--(?:from|mount=[^ ]*?from)=(?P<v>[^\s,]+)", re.IGNORECASE)
+# The mount spec is bounded: an unbounded lazy scan per "--mount=" was quadratic on long lines.
+_COPY_FROM = re.compile(
+    r"^\s*(?:COPY|ADD|RUN)\b.*?--(?:from|mount=[^ ]{0,512}?from)=(?P<v>[^\s,]+)", re.IGNORECASE
+)
 _ARG = re.compile(r"^\s*ARG\s+(?P<name>\w+)=(?P<v>\S+)", re.IGNORECASE)
 _SYNTAX_DIRECTIVE = re.compile(r"^\s*#\s*syntax\s*=", re.IGNORECASE)
-_STAGE = re.compile(r"^\s*FROM\s+.*\s+AS\s+(?P<name>\S+)", re.IGNORECASE)
+_STAGE = re.compile(r"^\s*FROM\s+.*\sAS\s+(?P<name>\S+)", re.IGNORECASE)  # not .*\s+: overlapping
 _NON_IMAGE_KEYS = {
     "osimage", "vmimage", "machineimage", "diskimage", "bootimage", "instanceimage", "amiimage",
     "cloudimage", "imagefamily", "imagepullpolicy", "imagepullsecrets", "imageid", "sourceimage",
@@ -347,7 +354,7 @@ def _literals(text: str, taken: list[Candidate], kind: FileKind) -> list[Candida
         value = _composed(text, start, end, kind)
         if value is None:
             continue
-        before = text[: m.start()]
+        before = text[max(0, m.start() - 120): m.start()]  # a slice, not the whole prefix: linear per line
         if _machine_image_key_before(before):
             continue
         imagey = bool(_IMAGE_WORDS.search(before[-60:])) or _names_registry(value)

@@ -442,16 +442,22 @@ class _Hunks:
     measured: list[_HunkSpan] | None = None
 
     def spans(self, buf: _Buffer) -> list[_HunkSpan]:
+        return list(self.iter_spans(buf))
+
+    def iter_spans(self, buf: _Buffer) -> Iterator[_HunkSpan]:
+        """The spans one at a time: a million one-line hunks need not all exist at once."""
         if self.measured is not None:
-            return self.measured
-        spans: list[_HunkSpan] = []
+            yield from self.measured
+            return
+        last: _HunkSpan | None = None
         for m in _HUNK_HEADER_NL.finditer(buf, self.start - 1, self.end):
-            if spans:
-                spans[-1].end = m.start() + 1
-            spans.append(_span(buf, m))
-        if spans:
-            spans[-1].end = self.end
-        return spans
+            if last is not None:
+                last.end = m.start() + 1
+                yield last
+            last = _span(buf, m)
+        if last is not None:
+            last.end = self.end
+            yield last
 
     def empty(self) -> bool:
         return self.measured is not None and not self.measured
@@ -547,13 +553,16 @@ def _quick_hunks(section: bytes, pos: int) -> _Hunks | None:
     if pos == 0 or not section.startswith(b"@@ ", pos):
         return None
     start = pos - 1  # the newline before the first '@@' line
-    counts = _HUNK_COUNTS_NL.findall(section, start)
-    if not counts:
+    # Summed as they are found: a list of every header's counts held a million tuples at once.
+    headers = old_total = new_total = 0
+    for m in _HUNK_COUNTS_NL.finditer(section, start):
+        old_len, new_len = m.groups()
+        # An omitted count (empty group) means 1.
+        old_total += int(old_len) if old_len else 1
+        new_total += int(new_len) if new_len else 1
+        headers += 1
+    if not headers:
         return None
-    old_lens, new_lens = zip(*counts, strict=True)
-    # An omitted count (empty group) means 1.
-    old_total = sum(map(int, filter(None, old_lens))) + old_lens.count(b"")
-    new_total = sum(map(int, filter(None, new_lens))) + new_lens.count(b"")
     lines = section.count(b"\n", start) - (1 if section.endswith(b"\n") else 0)
     added = section.count(b"\n+", start)
     removed = section.count(b"\n-", start)
@@ -561,7 +570,7 @@ def _quick_hunks(section: bytes, pos: int) -> _Hunks | None:
     # Stray lines (a mail signature, a diffstat) after the last hunk would break one of these:
     # with context = old_total - removed, both sides agree and nothing is left over.
     context = old_total - removed
-    if new_total - added == context and added + removed + context + markers + len(counts) == lines:
+    if new_total - added == context and added + removed + context + markers + headers == lines:
         return _Hunks(pos, len(section), added, removed)
     return None
 
@@ -573,9 +582,13 @@ def _build_lines(text: str, old_no: int, new_no: int) -> list[Line]:
     parts = text.split("\n")
     if text.endswith("\n"):
         parts.pop()
+    # Drop the joined text and each split part once used: on a 50 MB single line, holding all
+    # three copies (text, part, line without its marker) at once set the peak memory.
+    del text
     lines: list[Line] = []
     append = lines.append
-    for raw in parts:
+    for i, raw in enumerate(parts):
+        parts[i] = ""
         kind = raw[:1]
         if kind == "+":
             append(Line("+", raw[1:], None, new_no))
@@ -594,14 +607,14 @@ def _build_lines(text: str, old_no: int, new_no: int) -> list[Line]:
 
 
 def _build_hunk(buf: _Buffer, span: _HunkSpan) -> Hunk:
-    text = _decode(buf[span.body : span.end])
     return Hunk(
         span.old_start,
         span.old_len,
         span.new_start,
         span.new_len,
         _decode(span.section),
-        _build_lines(text, span.old_start, span.new_start),
+        # Passed straight through so that _build_lines holds the only reference to the text.
+        _build_lines(_decode(buf[span.body : span.end]), span.old_start, span.new_start),
     )
 
 
@@ -631,13 +644,38 @@ def _make_diff(buf: _Buffer, start: int, header: _Header, hunks: _Hunks, prefilt
     if prefilter is not None and not prefilter(buf[start : hunks.end]):
         diff.filtered = True
         return diff
-    spans = hunks.spans(buf)
-    if isinstance(prefilter, HunkPrefilter) and spans:
-        offsets = [(s.body - start, s.end - start) for s in spans]
-        keep = prefilter.keep_hunks(diff.path, bytes(buf[start : hunks.end]), offsets)
-        spans = [s for s, k in zip(spans, keep, strict=True) if k]
+    hunk_filter = prefilter if isinstance(prefilter, HunkPrefilter) else None
+    spans = _kept_spans(buf, diff.path, hunks, hunk_filter) if hunk_filter else hunks.spans(buf)
     diff.hunks = [_build_hunk(buf, span) for span in spans]
     return diff
+
+
+_HUNK_BATCH = 4096
+
+
+def _kept_spans(buf: _Buffer, path: str, hunks: _Hunks, prefilter: HunkPrefilter) -> list[_HunkSpan]:
+    """The hunks worth parsing, asked of the prefilter a batch at a time.
+
+    Cues are judged line by line, so the bytes of one batch decide for that batch exactly as
+    the whole section would; batching keeps memory flat for files with a million hunks.
+    """
+    kept: list[_HunkSpan] = []
+    batch: list[_HunkSpan] = []
+    for span in hunks.iter_spans(buf):
+        batch.append(span)
+        if len(batch) == _HUNK_BATCH:
+            kept += _keep_batch(buf, path, batch, prefilter)
+            batch = []
+    if batch:
+        kept += _keep_batch(buf, path, batch, prefilter)
+    return kept
+
+
+def _keep_batch(buf: _Buffer, path: str, batch: list[_HunkSpan], prefilter: HunkPrefilter) -> list[_HunkSpan]:
+    lo, hi = batch[0].body, batch[-1].end
+    offsets = [(s.body - lo, s.end - lo) for s in batch]
+    keep = prefilter.keep_hunks(path, bytes(buf[lo:hi]), offsets)
+    return [s for s, k in zip(batch, keep, strict=True) if k]
 
 
 def _iter_sections(

@@ -13,9 +13,10 @@ from dataclasses import dataclass, replace
 
 from app.core.classify import Classifier, default_classifier
 from app.core.comment_syntax import line_comment_start
-from app.core.detectors import Candidate, dockerfile_context, find_candidates, strong, variable_assignments
+from app.core.detectors import Candidate, dockerfile_context, strong, variable_assignments
 from app.core.diffs import FileDiff, Hunk, Line
 from app.core.filekinds import file_kind
+from app.core.longlines import find_candidates_bounded
 from app.core.models import RefChange, Side
 from app.core.splits import REF_FIELDS, SPLIT_STARLARK, SPLIT_YAML, Group, global_registry, sibling_group
 from app.core.values import Interpretation, interpret
@@ -61,7 +62,7 @@ class FileExtractor:
         return out
 
     def _line_hit(self, line: Line, stages: frozenset[str], args: dict[str, str]) -> _LineHit:
-        return _LineHit(line, _side(line), find_candidates(line.text, self.kind, stages, args))
+        return _LineHit(line, _side(line), find_candidates_bounded(line.text, self.kind, stages, args))
 
     def _path(self, side: Side) -> str:
         """Where a reference is reported: the new path on both sides of a rename (GitHub reviews that path)."""
@@ -247,10 +248,13 @@ def _in_place_lines(hits: list[_LineHit]) -> set[int]:
 
 
 def _masked(hit: _LineHit) -> str:
-    text = hit.line.text
-    for c in sorted(hit.candidates, key=lambda c: -c.start):
-        text = text[: c.start] + "\0" + text[c.end:]
-    return text
+    # Joined in one pass: re-slicing the line per candidate was quadratic on long lines.
+    text, parts, pos = hit.line.text, [], 0
+    for c in sorted(hit.candidates, key=lambda c: c.start):
+        parts += [text[pos:c.start], "\0"]
+        pos = c.end
+    parts.append(text[pos:])
+    return "".join(parts)
 
 
 def extract_file(diff: FileDiff, classifier: Classifier | None = None, reader: FileReader | None = None,

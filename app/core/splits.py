@@ -12,7 +12,7 @@ import re
 from dataclasses import dataclass
 
 SPLIT_YAML = re.compile(r"^(?P<indent>\s*)(?P<dash>-\s+)?(?P<key>registry|repository|repo|image|tag|digest|name"
-                        r"|newName|newTag)\s*:(?:\s+(?P<val>.*?))?\s*$")
+                        r"|newName|newTag)\s*:(?:\s+(?P<val>(?:.*\S)?))?\s*$")  # not .*?\s*$: quadratic on blank runs
 SPLIT_STARLARK = re.compile(
     r"^(?P<indent>\s*)(?P<dash>)(?P<key>registry|repository|tag|digest)\s*=\s*(?P<val>\"[^\"]*\")\s*,?\s*$"
 )

@@ -28,11 +28,13 @@ from app.core.models import Severity
 from app.policy.catalog import SEVERITIES, OutsideProduction, RuleMeta, lookup, rule_keys
 from app.policy.mappings import Mappings, default_mappings
 from app.policy.paths import PathGlobError, PathSet
+from app.policy.regexsafety import UnsafeRegex, check_regex
 from app.policy.tags import DIGEST_ONLY, FLOATING, NONE, OTHER, PRERELEASE, VERSION, TagRules
 from app.policy.yamlsource import KeyPath, LocatedYaml, PolicyIssue, format_key, load_located
 
 POLICY_PATH = ".github/image-review.yml"
 DEFAULTS_SOURCE = "app/data/default-policy.yaml"
+MAX_GLOB_WILDCARDS = 8
 SCHEMA_VERSION = 1
 _OWNER_RE = re.compile(r"^@?[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:/[A-Za-z0-9_.-]+)?$")
 _RESERVED_KINDS = {VERSION, PRERELEASE, FLOATING, NONE, DIGEST_ONLY, OTHER}
@@ -324,6 +326,11 @@ class _Validator:
         return text.lower()
 
     def path_glob(self, text: str, path: KeyPath) -> str | None:
+        # Globs become backtracking regexes; each wildcard multiplies the worst case by a path's length.
+        wildcards = len(re.findall(r"\*+", text))
+        if wildcards > MAX_GLOB_WILDCARDS or len(text) > 1024:
+            self.error(path, f"path pattern is too complex (at most {MAX_GLOB_WILDCARDS} wildcards, 1024 characters)")
+            return None
         try:
             PathSet.of([text])
         except PathGlobError as exc:
@@ -336,9 +343,12 @@ class _Validator:
 
     def regex(self, text: str, path: KeyPath) -> str | None:
         try:
-            re.compile(text)
+            check_regex(text)
         except re.error as exc:
             self.error(path, f"invalid regular expression: {exc}")
+            return None
+        except UnsafeRegex as exc:
+            self.error(path, f"unsafe regular expression: {exc}")
             return None
         return text
 

@@ -27,6 +27,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from fnmatch import fnmatchcase
 
+from app.policy.regexsafety import MAX_SUBJECT
+
 VERSION = "version"
 PRERELEASE = "prerelease"
 FLOATING = "floating"
@@ -69,8 +71,10 @@ class TagRules:
         lowered = tag.lower()
         if any(fnmatchcase(lowered, m) for m in self.mutable):
             return FLOATING
+        # Policy patterns are user input: only ever run them over tag-sized text.
+        bounded = tag[:MAX_SUBJECT]
         for kind, pattern in self.dev_patterns:
-            if pattern.search(tag):
+            if pattern.search(bounded):
                 return kind
         if _PRERELEASE_RE.match(tag):
             return PRERELEASE

@@ -8,6 +8,8 @@ from typing import Any
 
 import yaml
 
+from app.policy.yamlbounds import ExpansionBudget, PolicyTooLarge, check_events, check_size
+
 KeyPath = tuple[str | int, ...]
 
 
@@ -56,8 +58,14 @@ class LocatedYaml:
 
 
 def load_located(text: str, source: str) -> LocatedYaml:
-    """Parse one YAML document; syntax errors and duplicate keys become issues, never exceptions."""
+    """Parse one YAML document; syntax errors and duplicate keys become issues, never exceptions.
+
+    A file over the size, depth, alias or expansion limits (app/policy/yamlbounds.py) is one issue
+    and no data, so the caller's defaults apply.
+    """
     try:
+        check_size(text)
+        check_events(text)
         node = yaml.compose(text, Loader=yaml.SafeLoader)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
@@ -66,17 +74,30 @@ def load_located(text: str, source: str) -> LocatedYaml:
         return LocatedYaml(None, {}, [PolicyIssue("", line, f"invalid YAML: {problem}", source)])
     except yaml.YAMLError as exc:
         return LocatedYaml(None, {}, [PolicyIssue("", None, f"invalid YAML: {exc}", source)])
+    except PolicyTooLarge as exc:
+        return _too_large(exc, source)
     out = LocatedYaml(None)
     if node is None:
         return out
-    out.data = _convert(node, (), out, source)
+    try:
+        out.data = _convert(node, (), out, source, ExpansionBudget())
+    except PolicyTooLarge as exc:
+        return _too_large(exc, source)
+    finally:
+        # The shared constructor caches every scalar it builds; drop them between files.
+        _CONSTRUCTOR.constructed_objects.clear()
     return out
+
+
+def _too_large(exc: PolicyTooLarge, source: str) -> LocatedYaml:
+    return LocatedYaml(None, {}, [PolicyIssue("", None, f"policy file ignored: {exc}", source)])
 
 
 _CONSTRUCTOR = yaml.SafeLoader("")
 
 
-def _convert(node: yaml.Node, path: KeyPath, out: LocatedYaml, source: str) -> Any:
+def _convert(node: yaml.Node, path: KeyPath, out: LocatedYaml, source: str, budget: ExpansionBudget) -> Any:
+    budget.spend()
     out.lines[path] = node.start_mark.line + 1
     if isinstance(node, yaml.MappingNode):
         result: dict[str, Any] = {}
@@ -101,10 +122,10 @@ def _convert(node: yaml.Node, path: KeyPath, out: LocatedYaml, source: str) -> A
                                 f"duplicate key (first defined on line {key_lines[key]}); YAML keeps only one", source)
                 )
             key_lines[key] = line
-            result[key] = _convert(value_node, (*path, key), out, source)
+            result[key] = _convert(value_node, (*path, key), out, source, budget)
             # Errors about a key point at the key, which is where people look.
             out.lines[(*path, key)] = line
         return result
     if isinstance(node, yaml.SequenceNode):
-        return [_convert(item, (*path, i), out, source) for i, item in enumerate(node.value)]
+        return [_convert(item, (*path, i), out, source, budget) for i, item in enumerate(node.value)]
     return _CONSTRUCTOR.construct_object(node, deep=True)
