@@ -16,6 +16,7 @@ except ImportError:  # tests/ is not a package: pytest puts it on sys.path
 
 from app.policy import ALL_RULES, RuleMeta
 from app.policy.catalog import ALL_DOCS, RULE_MODULES
+from app.policy.rules.families import ALL_FAMILIES
 from app.policy.rules_doc import read_template, render
 from app.report.sarif import help_uri
 
@@ -108,3 +109,11 @@ def test_rendered_table_and_section_follow_the_metadata() -> None:
     assert f"| {meta.code} | [{meta.name}](#{meta.anchor}) | {doc.table_severity} | {doc.table_outside} | no |" in text
     assert f"\n## {meta.code} {meta.name}\n\n**Default severity:** {doc.severity}\n" in text
     assert text.endswith(f"**Configure:** {doc.configure}")
+
+
+def test_each_rule_module_names_the_family_that_finds_it() -> None:
+    pairs = [(meta.code, family.__name__) for family in ALL_FAMILIES for meta in family.RULES]
+    assert sorted(code for code, _ in pairs) == [m.code for m in ALL_RULES]  # every rule found, by one family
+    finders = dict(pairs)
+    for module in RULE_MODULES:
+        assert f"Found by ``{finders[module.META.code]}``" in (module.__doc__ or ""), module.__name__
