@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 import re
 import subprocess
 import sys
@@ -69,7 +70,15 @@ def test_example(code: str, kind: str, body: str) -> None:
 
 def test_docs_are_rendered_from_the_rule_modules() -> None:
     # CI's check that nobody edited docs/rules.md by hand or changed a rule's docs without re-rendering.
-    assert render(read_template()) == doc_text(), "docs/rules.md is stale: run `make docs` and commit it"
+    # The message shows the difference: `make docs` overwrites the file, so a hand edit has to move
+    # into the rule module (or the template) first.
+    rendered, current = render(read_template()), doc_text()
+    lines = difflib.unified_diff(current.splitlines(True), rendered.splitlines(True), "docs/rules.md", "rendered")
+    diff = "".join(lines)
+    assert rendered == current, (
+        "docs/rules.md is not what the rule modules render. Edit app/policy/rules/irNNN_<name>.py (a rule's "
+        "section) or app/data/rules-doc-template.md (the rest), then run `make docs`.\n" + diff[:4000]
+    )
 
 
 def test_render_command_prints_the_document() -> None:
