@@ -17,6 +17,7 @@ except ImportError:  # tests/ is not a package: pytest puts it on sys.path
 
 from app.policy import ALL_RULES, RuleMeta
 from app.policy.catalog import ALL_DOCS, RULE_MODULES
+from app.policy.rules.exemptions import parse_directive
 from app.policy.rules.families import ALL_FAMILIES
 from app.policy.rules_doc import read_template, render
 from app.report.sarif import help_uri
@@ -126,3 +127,12 @@ def test_each_rule_module_names_the_family_that_finds_it() -> None:
     finders = dict(pairs)
     for module in RULE_MODULES:
         assert f"Found by ``{finders[module.META.code]}``" in (module.__doc__ or ""), module.__name__
+
+
+def test_rule_module_examples_are_not_exemptions_of_the_module_itself() -> None:
+    # Example lines are single-line string literals: a `# image-review: allow ...` line written
+    # bare inside a triple-quoted string reads as a comment of the .py file, and the project's own
+    # audit (make selfcheck) would count the bad examples' expired exemptions as its own.
+    for path in RULE_FILES:
+        for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+            assert parse_directive(str(path), number, line) is None, f"{path.name}:{number}"

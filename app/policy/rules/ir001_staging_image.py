@@ -47,18 +47,18 @@ Registry staging project deletes images after 90 days). Production code and mani
 promoted, immutable release image; the tag shape does not matter (`:v5.0.0` in a staging project is
 still staging).
 """,
-    bad="""\
-# file: pkg/model/components/etcdmanager/model.go
--    - image: registry.k8s.io/etcdadm/etcd-manager:v3.0.20220127
-+    - image: gcr.io/k8s-staging-etcdadm/etcd-manager:v3.0.20220128-22-g9ef09c83
-""",
-    good="""\
-# file: pkg/model/components/etcdmanager/model.go
--    - image: gcr.io/k8s-staging-etcdadm/etcd-manager:v3.0.20220128-22-g9ef09c83
-+    - image: registry.k8s.io/etcdadm/etcd-manager:v3.0.20220203
-# file: tests/e2e/templates/etcd-manager.yaml
-+        image: us-central1-docker.pkg.dev/k8s-staging-images/etcd-manager/etcd-manager-static:v3.0.20240801-3-g1a2b3c4
-""",
+    bad=(
+        "# file: pkg/model/components/etcdmanager/model.go\n"
+        "-    - image: registry.k8s.io/etcdadm/etcd-manager:v3.0.20220127\n"
+        "+    - image: gcr.io/k8s-staging-etcdadm/etcd-manager:v3.0.20220128-22-g9ef09c83\n"
+    ),
+    good=(
+        "# file: pkg/model/components/etcdmanager/model.go\n"
+        "-    - image: gcr.io/k8s-staging-etcdadm/etcd-manager:v3.0.20220128-22-g9ef09c83\n"
+        "+    - image: registry.k8s.io/etcdadm/etcd-manager:v3.0.20220203\n"
+        "# file: tests/e2e/templates/etcd-manager.yaml\n"
+        "+        image: us-central1-docker.pkg.dev/k8s-staging-images/etcd-manager/etcd-manager-static:v3.0.20240801-3-g1a2b3c4\n"
+    ),
     configure="""\
 `staging_locations`, `release_locations`, `mappings`, `staging_allowed_paths`;
 `rules: {staging-image: {...}}`; a tracked exemption for a deliberate pre-release.

@@ -34,14 +34,14 @@ warning because a floating tag makes their results change between runs; it is no
 because testing the newest development build is sometimes the point (an e2e job running
 `etcd-manager-static:latest`).
 """,
-    bad="""\
-# file: pkg/model/components/awscloudcontrollermanager.go
-+\t\timage = "registry.k8s.io/provider-aws/cloud-controller-manager:latest"
-""",
-    good="""\
-# file: pkg/model/components/awscloudcontrollermanager.go
-+\t\timage = "registry.k8s.io/provider-aws/cloud-controller-manager:v1.24.1"
-""",
+    bad=(
+        "# file: pkg/model/components/awscloudcontrollermanager.go\n"
+        "+\t\timage = \"registry.k8s.io/provider-aws/cloud-controller-manager:latest\"\n"
+    ),
+    good=(
+        "# file: pkg/model/components/awscloudcontrollermanager.go\n"
+        "+\t\timage = \"registry.k8s.io/provider-aws/cloud-controller-manager:v1.24.1\"\n"
+    ),
     configure="""\
 `mutable_tags`; `rules: {mutable-tag: {outside_production: notice, ignore_paths: [...]}}`.
 """,

@@ -28,14 +28,14 @@ DOC = RuleDoc(
 **Why.** Development builds are not releases: nobody promised they work, and the same code will be
 released under another tag. Tests and CI use them on purpose, so the rule is off there.
 """,
-    bad="""\
-# file: upup/models/cloudup/resources/addons/dns-controller.addons.k8s.io/k8s-1.12.yaml.template
-+        image: registry.k8s.io/kops/dns-controller:v1.24.0-27-g1477d6e
-""",
-    good="""\
-# file: upup/models/cloudup/resources/addons/dns-controller.addons.k8s.io/k8s-1.12.yaml.template
-+        image: registry.k8s.io/kops/dns-controller:v1.24.1
-""",
+    bad=(
+        "# file: upup/models/cloudup/resources/addons/dns-controller.addons.k8s.io/k8s-1.12.yaml.template\n"
+        "+        image: registry.k8s.io/kops/dns-controller:v1.24.0-27-g1477d6e\n"
+    ),
+    good=(
+        "# file: upup/models/cloudup/resources/addons/dns-controller.addons.k8s.io/k8s-1.12.yaml.template\n"
+        "+        image: registry.k8s.io/kops/dns-controller:v1.24.1\n"
+    ),
     configure="""\
 `dev_tag_patterns` (kind → regular expressions); `rules: {development-build: {...}}`.
 """,

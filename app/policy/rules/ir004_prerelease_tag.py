@@ -26,14 +26,14 @@ DOC = RuleDoc(
 **Why.** Pre-releases are immutable and are promoted to release registries, but they are not meant
 for production; the warning asks to confirm it is intended (or to move to the final release).
 """,
-    bad="""\
-# file: pkg/model/components/kubeapiserver/model.go
-+\timage := "registry.k8s.io/kube-apiserver:v1.31.0-rc.1"
-""",
-    good="""\
-# file: pkg/model/components/kubeapiserver/model.go
-+\timage := "registry.k8s.io/kube-apiserver:v1.31.0"
-""",
+    bad=(
+        "# file: pkg/model/components/kubeapiserver/model.go\n"
+        "+\timage := \"registry.k8s.io/kube-apiserver:v1.31.0-rc.1\"\n"
+    ),
+    good=(
+        "# file: pkg/model/components/kubeapiserver/model.go\n"
+        "+\timage := \"registry.k8s.io/kube-apiserver:v1.31.0\"\n"
+    ),
     configure="""\
 `rules: {prerelease-tag: {enabled: false}}` for projects that ship pre-releases on purpose.
 """,

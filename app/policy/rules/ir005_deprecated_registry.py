@@ -26,14 +26,14 @@ it to the replacement (`k8s.gcr.io/pause:3.9` → `registry.k8s.io/pause:3.9`).
 **Why.** `k8s.gcr.io` redirects to `registry.k8s.io` since 2023-03-20 and is frozen since 2023-04-03:
 no image promoted after that exists there.
 """,
-    bad="""\
-# file: addons/metrics-server/v0.6.yaml
-+        image: k8s.gcr.io/metrics-server/metrics-server:v0.6.1
-""",
-    good="""\
-# file: addons/metrics-server/v0.6.yaml
-+        image: registry.k8s.io/metrics-server/metrics-server:v0.6.1
-""",
+    bad=(
+        "# file: addons/metrics-server/v0.6.yaml\n"
+        "+        image: k8s.gcr.io/metrics-server/metrics-server:v0.6.1\n"
+    ),
+    good=(
+        "# file: addons/metrics-server/v0.6.yaml\n"
+        "+        image: registry.k8s.io/metrics-server/metrics-server:v0.6.1\n"
+    ),
     configure="""\
 `deprecated_registries` (old prefix → new prefix; `null` removes a default).
 """,

@@ -24,16 +24,16 @@ optional reason shown in the message).
 
 **Why.** Organisations block registries for rate limits (Docker Hub), licensing or provenance.
 """,
-    bad="""\
-# policy: {disallowed_registries: {docker.io: "rate limited; use mirror.gcr.io"}}
-# file: images/builder/Dockerfile
-+FROM docker.io/library/golang:1.22
-""",
-    good="""\
-# policy: {disallowed_registries: {docker.io: "rate limited; use mirror.gcr.io"}}
-# file: images/builder/Dockerfile
-+FROM mirror.gcr.io/library/golang:1.22
-""",
+    bad=(
+        "# policy: {disallowed_registries: {docker.io: \"rate limited; use mirror.gcr.io\"}}\n"
+        "# file: images/builder/Dockerfile\n"
+        "+FROM docker.io/library/golang:1.22\n"
+    ),
+    good=(
+        "# policy: {disallowed_registries: {docker.io: \"rate limited; use mirror.gcr.io\"}}\n"
+        "# file: images/builder/Dockerfile\n"
+        "+FROM mirror.gcr.io/library/golang:1.22\n"
+    ),
     configure="""\
 `disallowed_registries` (a list, or a mapping location → reason).
 """,

@@ -26,16 +26,16 @@ error on production paths, only when the policy sets `require_digest: true`
 
 **Why.** A tag can be moved; a digest names exactly the bytes that were tested.
 """,
-    bad="""\
-# policy: {require_digest: true}
-# file: deploy/manifest.yaml
-+        image: registry.k8s.io/pause:3.9
-""",
-    good="""\
-# policy: {require_digest: true}
-# file: deploy/manifest.yaml
-+        image: registry.k8s.io/pause:3.9@sha256:7031c1b283388d2c2e09b57badb803c05ebed362dc88d84b480cc47f72a21097
-""",
+    bad=(
+        "# policy: {require_digest: true}\n"
+        "# file: deploy/manifest.yaml\n"
+        "+        image: registry.k8s.io/pause:3.9\n"
+    ),
+    good=(
+        "# policy: {require_digest: true}\n"
+        "# file: deploy/manifest.yaml\n"
+        "+        image: registry.k8s.io/pause:3.9@sha256:7031c1b283388d2c2e09b57badb803c05ebed362dc88d84b480cc47f72a21097\n"
+    ),
     configure="""\
 `require_digest: true`; `rules: {digest-required: {outside_production: warning}}`.
 """,

@@ -33,20 +33,20 @@ writes it.
 miss. One file per version (`addons/dashboard/v1.7.0.yaml`, `v1.8.0.yaml`) and per-version branches
 in code (a `switch` on the Kubernetes minor version) are intended spreads and are not reported.
 """,
-    bad="""\
-# file: upup/models/cloudup/resources/addons/etcd-manager.addons.k8s.io/k8s-1.25.yaml
-+      - image: registry.k8s.io/etcd-manager/etcd-manager-slim:v3.0.20241012
-+        name: etcd-manager
-+      - image: registry.k8s.io/etcd-manager/etcd-manager-slim:v3.0.20240617
-+        name: etcd-backup
-""",
-    good="""\
-# file: upup/models/cloudup/resources/addons/etcd-manager.addons.k8s.io/k8s-1.25.yaml
-+      - image: registry.k8s.io/etcd-manager/etcd-manager-slim:v3.0.20241012
-+        name: etcd-manager
-+      - image: registry.k8s.io/etcd-manager/etcd-manager-slim:v3.0.20241012
-+        name: etcd-backup
-""",
+    bad=(
+        "# file: upup/models/cloudup/resources/addons/etcd-manager.addons.k8s.io/k8s-1.25.yaml\n"
+        "+      - image: registry.k8s.io/etcd-manager/etcd-manager-slim:v3.0.20241012\n"
+        "+        name: etcd-manager\n"
+        "+      - image: registry.k8s.io/etcd-manager/etcd-manager-slim:v3.0.20240617\n"
+        "+        name: etcd-backup\n"
+    ),
+    good=(
+        "# file: upup/models/cloudup/resources/addons/etcd-manager.addons.k8s.io/k8s-1.25.yaml\n"
+        "+      - image: registry.k8s.io/etcd-manager/etcd-manager-slim:v3.0.20241012\n"
+        "+        name: etcd-manager\n"
+        "+      - image: registry.k8s.io/etcd-manager/etcd-manager-slim:v3.0.20241012\n"
+        "+        name: etcd-backup\n"
+    ),
     configure="""\
 `rules: {inconsistent-versions: {...}}`.
 """,

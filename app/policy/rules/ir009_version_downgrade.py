@@ -28,16 +28,16 @@ versions vs semantic versions, and unversioned tags never compare.
 **Why.** Going back is sometimes right (a revert), but more often a merge mistake or a stale
 staging build replacing a newer release.
 """,
-    bad="""\
-# file: pkg/model/components/etcdmanager/model.go
--    - image: registry.k8s.io/etcdadm/etcd-manager:v3.0.20220203
-+    - image: registry.k8s.io/etcdadm/etcd-manager:v3.0.20220128
-""",
-    good="""\
-# file: pkg/model/components/etcdmanager/model.go
--    - image: registry.k8s.io/etcdadm/etcd-manager:v3.0.20220128
-+    - image: registry.k8s.io/etcdadm/etcd-manager:v3.0.20220203
-""",
+    bad=(
+        "# file: pkg/model/components/etcdmanager/model.go\n"
+        "-    - image: registry.k8s.io/etcdadm/etcd-manager:v3.0.20220203\n"
+        "+    - image: registry.k8s.io/etcdadm/etcd-manager:v3.0.20220128\n"
+    ),
+    good=(
+        "# file: pkg/model/components/etcdmanager/model.go\n"
+        "-    - image: registry.k8s.io/etcdadm/etcd-manager:v3.0.20220128\n"
+        "+    - image: registry.k8s.io/etcdadm/etcd-manager:v3.0.20220203\n"
+    ),
     configure="""\
 `rules: {version-downgrade: {...}}`.
 """,

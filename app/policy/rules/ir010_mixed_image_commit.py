@@ -30,25 +30,25 @@ most of them. A plain diff without commits is judged as one commit.
 image line; commit 2: config changes and regenerated files), so it can be reviewed, cherry-picked
 and reverted alone — the way kops moved etcd-manager from staging back to release in #13196.
 """,
-    bad="""\
-# commit: Update etcd-manager and etcd
-# file: pkg/model/components/etcdmanager/model.go
--    - image: registry.k8s.io/etcdadm/etcd-manager:v3.0.20220203
-+    - image: registry.k8s.io/etcdadm/etcd-manager:v3.0.20220503
-# file: pkg/model/components/etcd.go
--\tDefaultEtcd3Version_1_22 = "3.5.3"
-+\tDefaultEtcd3Version_1_22 = "3.5.4"
-""",
-    good="""\
-# commit: Update etcd-manager to v3.0.20220503
-# file: pkg/model/components/etcdmanager/model.go
--    - image: registry.k8s.io/etcdadm/etcd-manager:v3.0.20220203
-+    - image: registry.k8s.io/etcdadm/etcd-manager:v3.0.20220503
-# commit: Run hack/update-expected.sh
-# file: tests/integration/update_cluster/minimal/data/aws_s3_object_manifests-etcdmanager-main_content
--    image: registry.k8s.io/etcdadm/etcd-manager:v3.0.20220203
-+    image: registry.k8s.io/etcdadm/etcd-manager:v3.0.20220503
-""",
+    bad=(
+        "# commit: Update etcd-manager and etcd\n"
+        "# file: pkg/model/components/etcdmanager/model.go\n"
+        "-    - image: registry.k8s.io/etcdadm/etcd-manager:v3.0.20220203\n"
+        "+    - image: registry.k8s.io/etcdadm/etcd-manager:v3.0.20220503\n"
+        "# file: pkg/model/components/etcd.go\n"
+        "-\tDefaultEtcd3Version_1_22 = \"3.5.3\"\n"
+        "+\tDefaultEtcd3Version_1_22 = \"3.5.4\"\n"
+    ),
+    good=(
+        "# commit: Update etcd-manager to v3.0.20220503\n"
+        "# file: pkg/model/components/etcdmanager/model.go\n"
+        "-    - image: registry.k8s.io/etcdadm/etcd-manager:v3.0.20220203\n"
+        "+    - image: registry.k8s.io/etcdadm/etcd-manager:v3.0.20220503\n"
+        "# commit: Run hack/update-expected.sh\n"
+        "# file: tests/integration/update_cluster/minimal/data/aws_s3_object_manifests-etcdmanager-main_content\n"
+        "-    image: registry.k8s.io/etcdadm/etcd-manager:v3.0.20220203\n"
+        "+    image: registry.k8s.io/etcdadm/etcd-manager:v3.0.20220503\n"
+    ),
     configure="""\
 `generated_paths` (changes there never make a commit mixed); `critical_images`
 (raises the severity); `rules: {mixed-image-commit: {...}}`.

@@ -28,26 +28,26 @@ never asked to move.
 **Why.** In the two-step pattern the image switch comes first and the adjustments follow; the
 reverse order leaves intermediate commits that configure an image not yet in use.
 """,
-    bad="""\
-# commit: Update etcd to v3.5.6
-# file: pkg/model/components/etcd.go
--\tDefaultEtcd3Version_1_22 = "3.5.4"
-+\tDefaultEtcd3Version_1_22 = "3.5.6"
-# commit: Update etcd-manager
-# file: pkg/model/components/etcdmanager/model.go
--    - image: registry.k8s.io/etcdadm/etcd-manager:v3.0.20220831
-+    - image: registry.k8s.io/etcdadm/etcd-manager:v3.0.20221209
-""",
-    good="""\
-# commit: Update etcd-manager
-# file: pkg/model/components/etcdmanager/model.go
--    - image: registry.k8s.io/etcdadm/etcd-manager:v3.0.20220831
-+    - image: registry.k8s.io/etcdadm/etcd-manager:v3.0.20221209
-# commit: Update etcd to v3.5.6
-# file: pkg/model/components/etcd.go
--\tDefaultEtcd3Version_1_22 = "3.5.4"
-+\tDefaultEtcd3Version_1_22 = "3.5.6"
-""",
+    bad=(
+        "# commit: Update etcd to v3.5.6\n"
+        "# file: pkg/model/components/etcd.go\n"
+        "-\tDefaultEtcd3Version_1_22 = \"3.5.4\"\n"
+        "+\tDefaultEtcd3Version_1_22 = \"3.5.6\"\n"
+        "# commit: Update etcd-manager\n"
+        "# file: pkg/model/components/etcdmanager/model.go\n"
+        "-    - image: registry.k8s.io/etcdadm/etcd-manager:v3.0.20220831\n"
+        "+    - image: registry.k8s.io/etcdadm/etcd-manager:v3.0.20221209\n"
+    ),
+    good=(
+        "# commit: Update etcd-manager\n"
+        "# file: pkg/model/components/etcdmanager/model.go\n"
+        "-    - image: registry.k8s.io/etcdadm/etcd-manager:v3.0.20220831\n"
+        "+    - image: registry.k8s.io/etcdadm/etcd-manager:v3.0.20221209\n"
+        "# commit: Update etcd to v3.5.6\n"
+        "# file: pkg/model/components/etcd.go\n"
+        "-\tDefaultEtcd3Version_1_22 = \"3.5.4\"\n"
+        "+\tDefaultEtcd3Version_1_22 = \"3.5.6\"\n"
+    ),
     configure="""\
 `rules: {image-switch-order: {...}}`.
 """,

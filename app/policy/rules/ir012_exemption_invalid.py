@@ -28,16 +28,16 @@ neither `path` nor `reference`. It is reported where it is written and never app
 **Why.** An exemption that silently does nothing is worse than none: the author believes the
 finding is accepted.
 """,
-    bad="""\
-# file: pkg/model/components/etcdmanager/model.go
-+    # image-review: allow staging-image until next-week
-+    - image: gcr.io/k8s-staging-etcdadm/etcd-manager:v3.0.20220128-22-g9ef09c83
-""",
-    good="""\
-# file: pkg/model/components/etcdmanager/model.go
-+    # image-review: allow staging-image until 2026-02-28 tracked-by #13195 -- IPv6 fix not yet released
-+    - image: gcr.io/k8s-staging-etcdadm/etcd-manager:v3.0.20220128-22-g9ef09c83
-""",
+    bad=(
+        "# file: pkg/model/components/etcdmanager/model.go\n"
+        "+    # image-review: allow staging-image until next-week\n"
+        "+    - image: gcr.io/k8s-staging-etcdadm/etcd-manager:v3.0.20220128-22-g9ef09c83\n"
+    ),
+    good=(
+        "# file: pkg/model/components/etcdmanager/model.go\n"
+        "+    # image-review: allow staging-image until 2026-02-28 tracked-by #13195 -- IPv6 fix not yet released\n"
+        "+    - image: gcr.io/k8s-staging-etcdadm/etcd-manager:v3.0.20220128-22-g9ef09c83\n"
+    ),
     configure="""\
 nothing to configure; fix the exemption.
 """,

@@ -26,19 +26,19 @@ The finding keeps its own severity, and this error names the exemption.
 **Why.** Exceptions are temporary by design: when the promotion happened (issue closed) or the date
 passed, the code should move to the release image.
 """,
-    bad="""\
-# today: 2026-03-01
-# file: pkg/model/components/etcdmanager/model.go
-+    # image-review: allow staging-image until 2026-02-28 tracked-by #13195
-+    - image: gcr.io/k8s-staging-etcdadm/etcd-manager:v3.0.20220128-22-g9ef09c83
-""",
-    good="""\
-# today: 2026-02-01
-# issue #13195: open
-# file: pkg/model/components/etcdmanager/model.go
-+    # image-review: allow staging-image until 2026-02-28 tracked-by #13195
-+    - image: gcr.io/k8s-staging-etcdadm/etcd-manager:v3.0.20220128-22-g9ef09c83
-""",
+    bad=(
+        "# today: 2026-03-01\n"
+        "# file: pkg/model/components/etcdmanager/model.go\n"
+        "+    # image-review: allow staging-image until 2026-02-28 tracked-by #13195\n"
+        "+    - image: gcr.io/k8s-staging-etcdadm/etcd-manager:v3.0.20220128-22-g9ef09c83\n"
+    ),
+    good=(
+        "# today: 2026-02-01\n"
+        "# issue #13195: open\n"
+        "# file: pkg/model/components/etcdmanager/model.go\n"
+        "+    # image-review: allow staging-image until 2026-02-28 tracked-by #13195\n"
+        "+    - image: gcr.io/k8s-staging-etcdadm/etcd-manager:v3.0.20220128-22-g9ef09c83\n"
+    ),
     configure="""\
 renew the exemption (new date, open issue) or fix the finding.
 """,

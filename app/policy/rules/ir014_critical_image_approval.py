@@ -32,20 +32,20 @@ Approvals of an older commit do not count.
 **Why.** Some images (etcd-manager holds the cluster's data) deserve a second look from the people
 who own them.
 """,
-    bad="""\
-# policy: {critical_images: {"etcd-manager*": ["@kubernetes/etcd-owners", "hakman"]}}
-# approved-by: someone-else
-# file: pkg/model/components/etcdmanager/model.go
--    - image: registry.k8s.io/etcdadm/etcd-manager:v3.0.20220831
-+    - image: registry.k8s.io/etcdadm/etcd-manager:v3.0.20221209
-""",
-    good="""\
-# policy: {critical_images: {"etcd-manager*": ["@kubernetes/etcd-owners", "hakman"]}}
-# approved-by: hakman
-# file: pkg/model/components/etcdmanager/model.go
--    - image: registry.k8s.io/etcdadm/etcd-manager:v3.0.20220831
-+    - image: registry.k8s.io/etcdadm/etcd-manager:v3.0.20221209
-""",
+    bad=(
+        "# policy: {critical_images: {\"etcd-manager*\": [\"@kubernetes/etcd-owners\", \"hakman\"]}}\n"
+        "# approved-by: someone-else\n"
+        "# file: pkg/model/components/etcdmanager/model.go\n"
+        "-    - image: registry.k8s.io/etcdadm/etcd-manager:v3.0.20220831\n"
+        "+    - image: registry.k8s.io/etcdadm/etcd-manager:v3.0.20221209\n"
+    ),
+    good=(
+        "# policy: {critical_images: {\"etcd-manager*\": [\"@kubernetes/etcd-owners\", \"hakman\"]}}\n"
+        "# approved-by: hakman\n"
+        "# file: pkg/model/components/etcdmanager/model.go\n"
+        "-    - image: registry.k8s.io/etcdadm/etcd-manager:v3.0.20220831\n"
+        "+    - image: registry.k8s.io/etcdadm/etcd-manager:v3.0.20221209\n"
+    ),
     configure="""\
 `critical_images` (glob → owners: logins or `@org/team`).
 """,

@@ -32,20 +32,20 @@ changes critical-image owners. The summary always shows the effective-policy dif
 **Why.** The policy is read from the base branch, so the change only takes effect after merge; the
 people responsible for it should see it first.
 """,
-    bad="""\
-# file: .github/image-review.yml
- version: 1
- rules:
--  staging-image: {severity: error}
-+  staging-image: {severity: notice}
-""",
-    good="""\
-# file: .github/image-review.yml
- version: 1
- rules:
--  prerelease-tag: {severity: warning}
-+  prerelease-tag: {severity: error}
-""",
+    bad=(
+        "# file: .github/image-review.yml\n"
+        " version: 1\n"
+        " rules:\n"
+        "-  staging-image: {severity: error}\n"
+        "+  staging-image: {severity: notice}\n"
+    ),
+    good=(
+        "# file: .github/image-review.yml\n"
+        " version: 1\n"
+        " rules:\n"
+        "-  prerelease-tag: {severity: warning}\n"
+        "+  prerelease-tag: {severity: error}\n"
+    ),
     configure="""\
 `policy_owners`.
 """,

@@ -28,18 +28,18 @@ version is checked instead.
 
 **Why.** A typo in a policy file must not silently turn a check off.
 """,
-    bad="""\
-# file: .github/image-review.yml
- version: 1
--require_digest: false
-+require_digests: true
-""",
-    good="""\
-# file: .github/image-review.yml
- version: 1
--require_digest: false
-+require_digest: true
-""",
+    bad=(
+        "# file: .github/image-review.yml\n"
+        " version: 1\n"
+        "-require_digest: false\n"
+        "+require_digests: true\n"
+    ),
+    good=(
+        "# file: .github/image-review.yml\n"
+        " version: 1\n"
+        "-require_digest: false\n"
+        "+require_digest: true\n"
+    ),
     configure="""\
 fix the file.
 """,

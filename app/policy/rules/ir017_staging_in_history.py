@@ -29,22 +29,22 @@ second commit put a staging etcd-manager build into `model.go` and whose third c
 the release; the pull request was fine as a whole, but a later cherry-pick or revert of the second
 commit alone would have shipped the staging image. Only commit-level analysis sees it.
 """,
-    bad="""\
-# commit: Use etcd-manager pre-release
-# file: pkg/model/components/etcdmanager/model.go
--    image: registry.k8s.io/etcdadm/etcd-manager:v3.0.20220831
-+    image: gcr.io/k8s-staging-etcdadm/etcd-manager:v3.0.20221201-3-g1a2b3c4
-# commit: Update to etcd-manager v3.0.20221209
-# file: pkg/model/components/etcdmanager/model.go
--    image: gcr.io/k8s-staging-etcdadm/etcd-manager:v3.0.20221201-3-g1a2b3c4
-+    image: registry.k8s.io/etcdadm/etcd-manager:v3.0.20221209
-""",
-    good="""\
-# commit: Update to etcd-manager v3.0.20221209
-# file: pkg/model/components/etcdmanager/model.go
--    image: registry.k8s.io/etcdadm/etcd-manager:v3.0.20220831
-+    image: registry.k8s.io/etcdadm/etcd-manager:v3.0.20221209
-""",
+    bad=(
+        "# commit: Use etcd-manager pre-release\n"
+        "# file: pkg/model/components/etcdmanager/model.go\n"
+        "-    image: registry.k8s.io/etcdadm/etcd-manager:v3.0.20220831\n"
+        "+    image: gcr.io/k8s-staging-etcdadm/etcd-manager:v3.0.20221201-3-g1a2b3c4\n"
+        "# commit: Update to etcd-manager v3.0.20221209\n"
+        "# file: pkg/model/components/etcdmanager/model.go\n"
+        "-    image: gcr.io/k8s-staging-etcdadm/etcd-manager:v3.0.20221201-3-g1a2b3c4\n"
+        "+    image: registry.k8s.io/etcdadm/etcd-manager:v3.0.20221209\n"
+    ),
+    good=(
+        "# commit: Update to etcd-manager v3.0.20221209\n"
+        "# file: pkg/model/components/etcdmanager/model.go\n"
+        "-    image: registry.k8s.io/etcdadm/etcd-manager:v3.0.20220831\n"
+        "+    image: registry.k8s.io/etcdadm/etcd-manager:v3.0.20221209\n"
+    ),
     configure="""\
 `rules: {staging-in-history: {severity: warning}}` on release branches that are
 cherry-picked from; `staging_allowed_paths` (staging images there are never reported).

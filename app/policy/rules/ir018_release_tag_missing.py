@@ -31,18 +31,18 @@ that its registry does not have.
 only when a node fails to pull it; on a control-plane manifest that is a cluster that does not come
 up. The registry answers the question in one request.
 """,
-    bad="""\
-# registry: registry.k8s.io/etcdadm/etcd-manager:v3.0.20220503 digest sha256:17461d4049f3406b34b7899f779482240db334f17df4f62768c6804ad6c4a9b0
-# file: pkg/model/components/etcdmanager/model.go
--    - image: registry.k8s.io/etcdadm/etcd-manager:v3.0.20220203
-+    - image: registry.k8s.io/etcdadm/etcd-manager:v3.0.2022503
-""",
-    good="""\
-# registry: registry.k8s.io/etcdadm/etcd-manager:v3.0.20220503 digest sha256:17461d4049f3406b34b7899f779482240db334f17df4f62768c6804ad6c4a9b0
-# file: pkg/model/components/etcdmanager/model.go
--    - image: registry.k8s.io/etcdadm/etcd-manager:v3.0.20220203
-+    - image: registry.k8s.io/etcdadm/etcd-manager:v3.0.20220503
-""",
+    bad=(
+        "# registry: registry.k8s.io/etcdadm/etcd-manager:v3.0.20220503 digest sha256:17461d4049f3406b34b7899f779482240db334f17df4f62768c6804ad6c4a9b0\n"
+        "# file: pkg/model/components/etcdmanager/model.go\n"
+        "-    - image: registry.k8s.io/etcdadm/etcd-manager:v3.0.20220203\n"
+        "+    - image: registry.k8s.io/etcdadm/etcd-manager:v3.0.2022503\n"
+    ),
+    good=(
+        "# registry: registry.k8s.io/etcdadm/etcd-manager:v3.0.20220503 digest sha256:17461d4049f3406b34b7899f779482240db334f17df4f62768c6804ad6c4a9b0\n"
+        "# file: pkg/model/components/etcdmanager/model.go\n"
+        "-    - image: registry.k8s.io/etcdadm/etcd-manager:v3.0.20220203\n"
+        "+    - image: registry.k8s.io/etcdadm/etcd-manager:v3.0.20220503\n"
+    ),
     configure="""\
 `rules: {release-tag-missing: {...}}`; `registry_verification`.
 """,

@@ -30,16 +30,16 @@ registry says the tag is another digest.
 **Why.** Runtimes pull the digest and ignore the tag, so the tag tells every reader of the line a
 version that is not what runs; usually one of the two was updated and the other forgotten.
 """,
-    bad="""\
-# registry: registry.k8s.io/etcdadm/etcd-manager:v3.0.20220503 digest sha256:17461d4049f3406b34b7899f779482240db334f17df4f62768c6804ad6c4a9b0
-# file: pkg/model/components/etcdmanager/model.go
-+    - image: registry.k8s.io/etcdadm/etcd-manager:v3.0.20220503@sha256:88c5ffa7f497bdabce8ac33c33deac1fd4599f437d553f373ce34712eef48281
-""",
-    good="""\
-# registry: registry.k8s.io/etcdadm/etcd-manager:v3.0.20220503 digest sha256:17461d4049f3406b34b7899f779482240db334f17df4f62768c6804ad6c4a9b0
-# file: pkg/model/components/etcdmanager/model.go
-+    - image: registry.k8s.io/etcdadm/etcd-manager:v3.0.20220503@sha256:17461d4049f3406b34b7899f779482240db334f17df4f62768c6804ad6c4a9b0
-""",
+    bad=(
+        "# registry: registry.k8s.io/etcdadm/etcd-manager:v3.0.20220503 digest sha256:17461d4049f3406b34b7899f779482240db334f17df4f62768c6804ad6c4a9b0\n"
+        "# file: pkg/model/components/etcdmanager/model.go\n"
+        "+    - image: registry.k8s.io/etcdadm/etcd-manager:v3.0.20220503@sha256:88c5ffa7f497bdabce8ac33c33deac1fd4599f437d553f373ce34712eef48281\n"
+    ),
+    good=(
+        "# registry: registry.k8s.io/etcdadm/etcd-manager:v3.0.20220503 digest sha256:17461d4049f3406b34b7899f779482240db334f17df4f62768c6804ad6c4a9b0\n"
+        "# file: pkg/model/components/etcdmanager/model.go\n"
+        "+    - image: registry.k8s.io/etcdadm/etcd-manager:v3.0.20220503@sha256:17461d4049f3406b34b7899f779482240db334f17df4f62768c6804ad6c4a9b0\n"
+    ),
     configure="""\
 `rules: {release-digest-mismatch: {...}}`; `registry_verification`.
 """,

@@ -33,18 +33,18 @@ the reason.
 not verified. For a private registry, give the App credentials
 (`IMAGE_REVIEW_REGISTRY_AUTH_<HOST>`).
 """,
-    bad="""\
-# registry: registry.k8s.io unreachable
-# file: pkg/model/components/etcdmanager/model.go
--    - image: registry.k8s.io/etcdadm/etcd-manager:v3.0.20220203
-+    - image: registry.k8s.io/etcdadm/etcd-manager:v3.0.20220503
-""",
-    good="""\
-# registry: registry.k8s.io/etcdadm/etcd-manager:v3.0.20220503 digest sha256:17461d4049f3406b34b7899f779482240db334f17df4f62768c6804ad6c4a9b0
-# file: pkg/model/components/etcdmanager/model.go
--    - image: registry.k8s.io/etcdadm/etcd-manager:v3.0.20220203
-+    - image: registry.k8s.io/etcdadm/etcd-manager:v3.0.20220503
-""",
+    bad=(
+        "# registry: registry.k8s.io unreachable\n"
+        "# file: pkg/model/components/etcdmanager/model.go\n"
+        "-    - image: registry.k8s.io/etcdadm/etcd-manager:v3.0.20220203\n"
+        "+    - image: registry.k8s.io/etcdadm/etcd-manager:v3.0.20220503\n"
+    ),
+    good=(
+        "# registry: registry.k8s.io/etcdadm/etcd-manager:v3.0.20220503 digest sha256:17461d4049f3406b34b7899f779482240db334f17df4f62768c6804ad6c4a9b0\n"
+        "# file: pkg/model/components/etcdmanager/model.go\n"
+        "-    - image: registry.k8s.io/etcdadm/etcd-manager:v3.0.20220203\n"
+        "+    - image: registry.k8s.io/etcdadm/etcd-manager:v3.0.20220503\n"
+    ),
     configure="""\
 `rules: {registry-unverified: false}` hides the notices (the summary still names the
 registry); credentials for private registries.

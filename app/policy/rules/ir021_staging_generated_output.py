@@ -35,33 +35,33 @@ lets Kubernetes 1.24 fall through to a `default:` that names `gcr.io/k8s-staging
 (kops #13626). Only the regenerated output shows it, and [IR001](#ir001-staging-image) skips
 generated files, so without this rule such a pull request passes clean.
 """,
-    bad="""\
-# commit: Use latest staging AWS CCM for k8s 1.24+
-# file: pkg/model/components/awscloudcontrollermanager.go
-@@ 97
--        case 24:
--            eccm.Image = "registry.k8s.io/provider-aws/cloud-controller-manager:v1.23.0-alpha.0"
-         default:
-             eccm.Image = "gcr.io/k8s-staging-provider-aws/cloud-controller-manager:latest"
-# commit: Run hack/update-expected.sh
-# file: tests/integration/update_cluster/minimal-1.24/data/aws_s3_object_cluster-completed.spec_content
-@@ 23
--    image: registry.k8s.io/provider-aws/cloud-controller-manager:v1.23.0-alpha.0
-+    image: gcr.io/k8s-staging-provider-aws/cloud-controller-manager:latest
-""",
-    good="""\
-# commit: Use the v1.24.0 AWS CCM for k8s 1.24+
-# file: pkg/model/components/awscloudcontrollermanager.go
-@@ 97
-         case 24:
--            eccm.Image = "registry.k8s.io/provider-aws/cloud-controller-manager:v1.23.0-alpha.0"
-+            eccm.Image = "registry.k8s.io/provider-aws/cloud-controller-manager:v1.24.0"
-# commit: Run hack/update-expected.sh
-# file: tests/integration/update_cluster/minimal-1.24/data/aws_s3_object_cluster-completed.spec_content
-@@ 23
--    image: registry.k8s.io/provider-aws/cloud-controller-manager:v1.23.0-alpha.0
-+    image: registry.k8s.io/provider-aws/cloud-controller-manager:v1.24.0
-""",
+    bad=(
+        "# commit: Use latest staging AWS CCM for k8s 1.24+\n"
+        "# file: pkg/model/components/awscloudcontrollermanager.go\n"
+        "@@ 97\n"
+        "-        case 24:\n"
+        "-            eccm.Image = \"registry.k8s.io/provider-aws/cloud-controller-manager:v1.23.0-alpha.0\"\n"
+        "         default:\n"
+        "             eccm.Image = \"gcr.io/k8s-staging-provider-aws/cloud-controller-manager:latest\"\n"
+        "# commit: Run hack/update-expected.sh\n"
+        "# file: tests/integration/update_cluster/minimal-1.24/data/aws_s3_object_cluster-completed.spec_content\n"
+        "@@ 23\n"
+        "-    image: registry.k8s.io/provider-aws/cloud-controller-manager:v1.23.0-alpha.0\n"
+        "+    image: gcr.io/k8s-staging-provider-aws/cloud-controller-manager:latest\n"
+    ),
+    good=(
+        "# commit: Use the v1.24.0 AWS CCM for k8s 1.24+\n"
+        "# file: pkg/model/components/awscloudcontrollermanager.go\n"
+        "@@ 97\n"
+        "         case 24:\n"
+        "-            eccm.Image = \"registry.k8s.io/provider-aws/cloud-controller-manager:v1.23.0-alpha.0\"\n"
+        "+            eccm.Image = \"registry.k8s.io/provider-aws/cloud-controller-manager:v1.24.0\"\n"
+        "# commit: Run hack/update-expected.sh\n"
+        "# file: tests/integration/update_cluster/minimal-1.24/data/aws_s3_object_cluster-completed.spec_content\n"
+        "@@ 23\n"
+        "-    image: registry.k8s.io/provider-aws/cloud-controller-manager:v1.23.0-alpha.0\n"
+        "+    image: registry.k8s.io/provider-aws/cloud-controller-manager:v1.24.0\n"
+    ),
     configure="""\
 `generated_paths` (which files are output); `rules: {staging-generated-output: {...}}`;
 exemptions as for IR001.
