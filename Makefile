@@ -5,7 +5,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: test lint demo bench clean services selfcheck
+.PHONY: test lint demo bench clean services selfcheck docs
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -27,6 +27,12 @@ selfcheck: $(VENV)/.installed
 
 test: lint services selfcheck
 	$(BIN)/pytest
+
+# docs/rules.md is rendered from the rule modules (app/policy/rules/irNNN_*.py) and the template
+# app/data/rules-doc-template.md; tests/test_policy_docs.py fails when it is stale. Written through a
+# temporary file so a failing render leaves the old file in place.
+docs: $(VENV)/.installed
+	$(BIN)/python -m app.policy.rules_doc > docs/rules.md.tmp && mv docs/rules.md.tmp docs/rules.md
 
 demo: $(VENV)/.installed
 	$(BIN)/image-review sandbox

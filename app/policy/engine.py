@@ -18,7 +18,8 @@ from app.core.models import Analysis, ChangePattern, CommitSummary, Finding, Ref
 from app.policy.catalog import ALL_RULES, BY_CODE, STAGING_IMAGE, RuleMeta
 from app.policy.config import Policy
 from app.policy.context import CommitInput, Draft, EvalContext, RuleInput
-from app.policy.rules import FINDING_FAMILIES, change_pattern, exemptions
+from app.policy.rules import change_pattern, exemptions
+from app.policy.rules.families import FINDING_FAMILIES
 
 
 @dataclass(slots=True)

@@ -1,36 +1,5 @@
-"""Rule families: each module exports ``RULES`` (its rule metadata) and ``check(RuleInput) -> RuleOutput``.
+"""The rules: one module per rule (``irNNN_<name>``: metadata, docs, examples) and the families that find them.
 
-Rules are pure functions over data: no I/O, no clock (``EvalContext.today``), no GitHub.
+Nothing is imported here, so ``app.policy.catalog`` can collect the rule modules without loading the
+families (which import the catalog); the families are listed in ``app.policy.rules.families``.
 """
-
-from __future__ import annotations
-
-from collections.abc import Callable
-from types import ModuleType
-
-from app.policy.context import RuleInput, RuleOutput
-from app.policy.rules import (
-    change_control,
-    change_pattern,
-    consistency,
-    exemptions,
-    generated_output,
-    history,
-    policy_change,
-    registries,
-    release_tags,
-    staging,
-    tags,
-)
-
-Check = Callable[[RuleInput], RuleOutput]
-
-# Families that look at the PR's references and files (change_pattern runs separately: it also
-# returns the commit summaries and the verdict; exemptions run last, over everyone's findings).
-FINDING_FAMILIES: tuple[ModuleType, ...] = (
-    staging, tags, registries, consistency, change_control, policy_change, history, release_tags,
-    generated_output,
-)
-ALL_FAMILIES: tuple[ModuleType, ...] = (*FINDING_FAMILIES, change_pattern, exemptions)
-
-__all__ = ["ALL_FAMILIES", "FINDING_FAMILIES", "Check"]
