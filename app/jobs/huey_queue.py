@@ -492,7 +492,7 @@ class _SqliteTxn:
         rows = [(self._queue, key, amount) for key, amount in self._increments.items()]
         placeholders = ", ".join("(?, ?, ?)" for _ in rows)
         self._cursor.execute(
-            f"insert into ir_counter (queue, key, value) values {placeholders} "  # noqa: S608  # only placeholders
+            f"insert into ir_counter (queue, key, value) values {placeholders} "  # only placeholders
             "on conflict (queue, key) do update set value = value + excluded.value",
             [value for row in rows for value in row],
         )
