@@ -51,9 +51,9 @@ from app.report.inline_comments import (
     InlinePlan,
     OurComment,
     commentable_lines,
-    inline_body,
     is_bot,
     marker_key,
+    member_keys,
     ordered,
     plan_inline,
     resolved_marker,
@@ -530,18 +530,19 @@ class Publisher:
         if not plan.new:
             return
         comments: list[Any] = [
-            {"path": f.path, "line": f.line, "side": "RIGHT", "body": inline_body(f)} for f in plan.new
+            {"path": c.path, "line": c.line, "side": "RIGHT", "body": c.body} for c in plan.new
         ]
+        posted = [f for c in plan.new for f in c.findings]
         tally = ", ".join(
             f"{n} {severity}{'s' if n > 1 else ''}"
             for severity in ("error", "warning", "notice")
-            if (n := sum(1 for f in plan.new if f.severity == severity))
+            if (n := sum(1 for f in posted if f.severity == severity))
         )
         body = f"image-review: new on this push: {tally}. The summary comment and the check run have the rest."
         pull = self._repo.get_pull(self.target.number)
         commit = self._repo.get_commit(self.target.head_sha)
         create = partial(pull.create_review, commit=commit, body=body, event="COMMENT", comments=comments)
-        keys = [marker_key(f.fingerprint) for f in plan.new]
+        keys = [c.key for c in plan.new]
         try:
             self._write_once(UNSURE_COMMENTS, partial(_id_of, create), partial(self._landed_review, keys))
         except GithubException as exc:
@@ -550,20 +551,23 @@ class Publisher:
             self._settle(UNSURE_COMMENTS)  # refused: nothing landed
             self._save()
             # A 422 fails the whole review: its findings stay in the summary and the annotations.
-            for f in plan.new:
+            for f in posted:
                 plan.shown[f.fingerprint] = "annotation (GitHub refused the inline comment)"
             self.result.problems.append(f"the inline comments could not be posted: {_message(exc)}")
             return
-        for f in plan.new:
+        for c in plan.new:
             # The review's answer does not list comment ids; 0 = posted, id looked up when needed.
-            self.memory.comments.setdefault(marker_key(f.fingerprint), 0)
+            self.memory.comments.setdefault(c.key, 0)
         self._save()
         self.result.comments_posted = len(plan.new)
 
     def _resolve_gone(self, analysis: Analysis, ours: dict[str, OurComment]) -> None:
-        """Delete our comments whose finding is gone, or answer them when someone replied."""
+        """Delete our comments whose findings are all gone, or answer them when someone replied.
+
+        A merged comment stays while one of its findings stands: its line still needs the reader.
+        """
         current = {marker_key(f.fingerprint) for f in analysis.findings}
-        gone = [k for k in self.memory.comments if k not in current]
+        gone = [k for k in self.memory.comments if not any(m in current for m in member_keys(k))]
         if not gone:
             return
         if any(k not in ours or self.memory.comments.get(k) == 0 for k in gone):
