@@ -55,10 +55,12 @@ def test_plan_merges_per_line_and_caps_comments_not_findings() -> None:
 
 
 def test_a_finding_new_on_a_commented_line_does_not_rewrite_the_comment() -> None:
-    old, new = finding(4, fp="old"), finding(4, fp="new", severity="warning", rule="IR002", name="mutable-tag")
+    # The new finding is the more severe: it is still not a second comment on the line.
+    old = finding(4, fp="old", severity="warning", rule="IR002", name="mutable-tag")
+    new = finding(4, fp="new")
     plan = plan_inline([old, new], {old.path: frozenset({4})}, {"old"}, cap=30)
     assert plan.new == []
-    assert plan.shown == {"old": "inline comment", "new": "annotation (the line has an inline comment already)"}
+    assert plan.shown == {"new": "annotation (the line has an inline comment already)", "old": "inline comment"}
     # A merged comment on GitHub covers each of its findings.
     plan = plan_inline([old, new], {old.path: frozenset({4})}, {"new,old"}, cap=30)
     assert plan.new == [] and set(plan.shown.values()) == {"inline comment"}
@@ -85,20 +87,40 @@ def test_one_comment_per_line_on_github_and_rerun_posts_nothing(world: World) ->
     assert len(world.comments()) == 1
 
 
-def test_merged_comment_stays_while_one_finding_stands_and_goes_with_the_last(world: World) -> None:  # noqa: F811
+def test_merged_comment_replaced_when_a_finding_goes_and_deleted_with_the_last(world: World) -> None:  # noqa: F811
     world.push(MODEL_DIFF)
     error = finding(181, path=MODEL, fp="staging", suggestion=RELEASE_LINE)
     warning = finding(181, path=MODEL, fp="tag", severity="warning", rule="IR002", name="mutable-tag")
     world.review([error, warning], event="pull_request.opened")
-    [comment] = world.comments()
+    [merged] = world.comments()
 
     world.push()
-    kept = world.review([warning])
-    assert kept.comments_deleted == 0 and [c["id"] for c in world.comments()] == [comment["id"]]
+    kept = world.review([warning])  # the staging image was fixed, the tag is still mutable
+    [fresh] = world.comments()
+    assert fresh["id"] != merged["id"] and fresh["body"] == merged_body([warning])
+    assert (kept.comments_posted, kept.comments_deleted) == (1, 1)
+
+    world.push()
+    again = world.review([warning])  # nothing new to say
+    assert (again.comments_posted, again.comments_deleted) == (0, 0)
 
     world.push()
     gone = world.review([])
     assert gone.comments_deleted == 1 and world.comments() == []
+
+
+def test_answered_merged_comment_is_kept_while_one_finding_stands(world: World) -> None:  # noqa: F811
+    world.push(MODEL_DIFF)
+    error = finding(181, path=MODEL, fp="staging", suggestion=RELEASE_LINE)
+    warning = finding(181, path=MODEL, fp="tag", severity="warning", rule="IR002", name="mutable-tag")
+    world.review([error, warning], event="pull_request.opened")
+    [merged] = world.comments()
+    reply = human_reply(world.fake, REPO, merged["id"], "The tag is pinned by the next commit.")
+
+    world.push()
+    kept = world.review([warning])
+    assert (kept.comments_posted, kept.comments_deleted, kept.resolved_replies) == (0, 0, 0)
+    assert sorted(c["id"] for c in world.comments()) == sorted([merged["id"], reply])
 
 
 def test_merged_comment_someone_answered_is_resolved_once(world: World) -> None:  # noqa: F811

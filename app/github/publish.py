@@ -478,15 +478,16 @@ class Publisher:
         facts.problems = self.result.problems
         active = bool(analysis.references or analysis.findings)
         ours = self._our_comments(needed=active or bool(self.memory.comments))
+        ours, stale = self._stale_merged(analysis, ours)
         plan = plan_inline(
             analysis.findings,
             commentable_lines(files, local_paths),
-            set(ours) | set(self.memory.comments) | set(self.memory.resolved),
+            (set(ours) | set(self.memory.comments) | set(self.memory.resolved)) - stale,
             self.options.max_inline_comments,
         )
         facts.shown = plan.shown
         self._post_review(plan, facts)
-        self._resolve_gone(analysis, ours)
+        self._resolve_gone(analysis, ours, replaced=_replaced(stale, analysis, plan))
         self._upsert_summary(analysis, conclusion, facts, wanted=active or bool(analysis.not_analysed))
         self._apply_labels(analysis, labels or self.options.labels)
         head_title = title(analysis, conclusion)
@@ -561,13 +562,30 @@ class Publisher:
         self._save()
         self.result.comments_posted = len(plan.new)
 
-    def _resolve_gone(self, analysis: Analysis, ours: dict[str, OurComment]) -> None:
-        """Delete our comments whose findings are all gone, or answer them when someone replied.
+    def _stale_merged(
+        self, analysis: Analysis, ours: dict[str, OurComment]
+    ) -> tuple[dict[str, OurComment], set[str]]:
+        """Merged comments some of whose findings are gone and which nobody answered.
 
-        A merged comment stays while one of its findings stands: its line still needs the reader.
+        Their text speaks of findings that no longer stand: the rest get a fresh comment and the
+        old one is deleted. A comment someone answered is kept as it is (the thread is theirs).
         """
         current = {marker_key(f.fingerprint) for f in analysis.findings}
-        gone = [k for k in self.memory.comments if not any(m in current for m in member_keys(k))]
+        partial = [k for k in self.memory.comments if _partly_gone(k, current)]
+        if not partial:
+            return ours, set()
+        if any(k not in ours for k in partial):
+            ours = self._list_our_comments()  # memory does not know whether someone replied
+        return ours, {k for k in partial if k in ours and not ours[k].replied}
+
+    def _resolve_gone(self, analysis: Analysis, ours: dict[str, OurComment], replaced: set[str]) -> None:
+        """Delete our comments whose findings are all gone, or answer them when someone replied.
+
+        A merged comment stays while one of its findings stands, unless a fresh comment for those
+        findings replaced it (``replaced``, never answered by anyone): then it is deleted.
+        """
+        current = {marker_key(f.fingerprint) for f in analysis.findings}
+        gone = [k for k in self.memory.comments if k in replaced or not any(m in current for m in member_keys(k))]
         if not gone:
             return
         if any(k not in ours or self.memory.comments.get(k) == 0 for k in gone):
@@ -797,3 +815,21 @@ def _message(exc: GithubException) -> str:
         if message:
             return f"{exc.status} {message}"
     return f"{exc.status}"
+
+
+def _partly_gone(key: str, current: set[str]) -> bool:
+    members = member_keys(key)
+    standing = sum(1 for m in members if m in current)
+    return 0 < standing < len(members)
+
+
+def _replaced(stale: set[str], analysis: Analysis, plan: InlinePlan) -> set[str]:
+    """Stale merged comments whose standing findings got their fresh comment in this review."""
+    posted = {
+        marker_key(f.fingerprint)
+        for c in plan.new
+        for f in c.findings
+        if plan.shown.get(f.fingerprint) == "inline comment"  # not refused by GitHub
+    }
+    current = {marker_key(f.fingerprint) for f in analysis.findings}
+    return {k for k in stale if all(m in posted for m in member_keys(k) if m in current)}
