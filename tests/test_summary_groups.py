@@ -100,3 +100,13 @@ def test_summary_comment_and_check_run_are_grouped_and_stable() -> None:
     assert body.count("`IR005` deprecated-registry × 20 in 5 files") == 1
     summary = check_summary(result, "success", facts())
     assert len(table_rows(summary)) == 1
+
+
+def test_text_output_counts_each_repeated_rule_before_the_totals() -> None:
+    from app.report.check_formats import format_text
+
+    result = reviewed(migration_diff(["dns", "proxy"], staging_in="proxy"))
+    lines = format_text(result).splitlines()
+    by_rule = [line for line in lines if line.startswith("By rule: ")]
+    assert by_rule == ["By rule: IR005 deprecated-registry: 7 warnings in 2 files"]  # one IR001: no line
+    assert lines[-1] == "16 image references changed; 1 error, 7 warnings, 0 notices."
