@@ -18,6 +18,7 @@ def test_findings_that_agree_share_one_suggestion() -> None:
                       suggestion=RELEASE_LINE)
     body = merged_body([error, warning])
     assert body.count("```suggestion") == 1
+    assert f"Suggested for `IR001`, `IR002`:\n\n```suggestion\n{RELEASE_LINE}\n```" in body
     assert body.index("`IR001` staging-image") < body.index("`IR002` mutable-tag")
     assert body.endswith("<!-- image-review:fingerprint=staging,tag -->")
 
@@ -145,3 +146,29 @@ def test_merged_comment_someone_answered_is_resolved_once(world: World) -> None:
     world.push()
     back = world.review([error])
     assert back.comments_posted == 0
+
+
+def test_deprecated_registry_and_mutable_tag_on_one_line_are_one_comment() -> None:
+    from app.analysis.analyze import ChangeSet, analyze
+    from app.core.diffs import parse_diff
+    from app.report.inline_comments import commentable_lines
+
+    path = "cluster/addons/pause/pause.yaml"
+    diff = f"""diff --git a/{path} b/{path}
+index 1111111..2222222 100644
+--- a/{path}
++++ b/{path}
+@@ -40,3 +40,3 @@ spec:
+       containers:
+-      - image: registry.k8s.io/pause:3.9
++      - image: k8s.gcr.io/pause:latest
+         name: pause
+"""
+    files = parse_diff(diff.encode())
+    result = analyze(ChangeSet(files=files))
+    plan = plan_inline(result.findings, commentable_lines(files), set(), cap=30)
+    [comment] = plan.new
+    assert comment.line == 41 and [f.rule for f in comment.findings] == ["IR002", "IR005"]
+    # The registry fix is offered, and the comment says it is the deprecated-registry finding's.
+    assert "Suggested for `IR005`:\n\n```suggestion\n      - image: registry.k8s.io/pause:latest\n```" in comment.body
+    assert comment.body.count("```suggestion") == 1

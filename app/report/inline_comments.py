@@ -70,7 +70,8 @@ def merged_body(findings: Sequence[Finding]) -> str:
     When the findings suggest different lines, the first one's suggestion is the block GitHub
     can apply (two blocks would each replace the whole line); the others are quoted as text.
     """
-    first = next((f.suggestion for f in findings if f.suggestion is not None), None)
+    source = next((f for f in findings if f.suggestion is not None), None)
+    first = source.suggestion if source is not None else None
     parts: list[str] = []
     for f in findings:
         if parts:
@@ -79,9 +80,12 @@ def merged_body(findings: Sequence[Finding]) -> str:
         if f.suggestion is not None and f.suggestion != first:
             fence = escape.fence_for(f.suggestion)
             parts += ["", f"`{f.rule}` would suggest instead:", "", f"{fence}text", f.suggestion, fence]
-    if first is not None:
+    if source is not None and first is not None:
         fence = escape.fence_for(first)
-        parts += ["", f"{fence}suggestion", first, fence]
+        # With several findings, say which one the suggestion fixes: it may leave the others standing.
+        agree = [f"`{f.rule}`" for f in findings if f.suggestion == first]
+        lead = [f"Suggested for {', '.join(agree)}:", ""] if len(findings) > 1 else []
+        parts += ["", *lead, f"{fence}suggestion", first, fence]
     parts += ["", group_marker(f.fingerprint for f in findings)]
     return "\n".join(parts)
 
