@@ -94,8 +94,9 @@ def test_one_inline_comment_per_line_and_notices_stay_in_the_check_run() -> None
     tag = finding("IR002", "mutable-tag", "warning", 7)
     order = finding("IR010", "mixed-image-commit", "notice", 9)
     plan = plan_inline([tag, order, staging], {"deploy/app.yaml": frozenset(range(1, 20))}, set(), cap=30)
-    assert [f.rule for f in plan.new] == ["IR001"]
-    assert plan.shown[tag.fingerprint] == "annotation (the line has an inline comment already)"
+    [comment] = plan.new
+    assert (comment.line, [f.rule for f in comment.findings]) == (7, ["IR001", "IR002"])
+    assert plan.shown[tag.fingerprint] == plan.shown[staging.fingerprint] == "inline comment"
     assert plan.shown[order.fingerprint] == "check run (notices are not commented inline)"
 
 

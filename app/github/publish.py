@@ -51,9 +51,9 @@ from app.report.inline_comments import (
     InlinePlan,
     OurComment,
     commentable_lines,
-    inline_body,
     is_bot,
     marker_key,
+    member_keys,
     ordered,
     plan_inline,
     resolved_marker,
@@ -478,15 +478,16 @@ class Publisher:
         facts.problems = self.result.problems
         active = bool(analysis.references or analysis.findings)
         ours = self._our_comments(needed=active or bool(self.memory.comments))
+        ours, stale = self._stale_merged(analysis, ours)
         plan = plan_inline(
             analysis.findings,
             commentable_lines(files, local_paths),
-            set(ours) | set(self.memory.comments) | set(self.memory.resolved),
+            (set(ours) | set(self.memory.comments) | set(self.memory.resolved)) - stale,
             self.options.max_inline_comments,
         )
         facts.shown = plan.shown
         self._post_review(plan, facts)
-        self._resolve_gone(analysis, ours)
+        self._resolve_gone(analysis, ours, replaced=_replaced(stale, analysis, plan))
         self._upsert_summary(analysis, conclusion, facts, wanted=active or bool(analysis.not_analysed))
         self._apply_labels(analysis, labels or self.options.labels)
         head_title = title(analysis, conclusion)
@@ -530,18 +531,19 @@ class Publisher:
         if not plan.new:
             return
         comments: list[Any] = [
-            {"path": f.path, "line": f.line, "side": "RIGHT", "body": inline_body(f)} for f in plan.new
+            {"path": c.path, "line": c.line, "side": "RIGHT", "body": c.body} for c in plan.new
         ]
+        posted = [f for c in plan.new for f in c.findings]
         tally = ", ".join(
             f"{n} {severity}{'s' if n > 1 else ''}"
             for severity in ("error", "warning", "notice")
-            if (n := sum(1 for f in plan.new if f.severity == severity))
+            if (n := sum(1 for f in posted if f.severity == severity))
         )
         body = f"image-review: new on this push: {tally}. The summary comment and the check run have the rest."
         pull = self._repo.get_pull(self.target.number)
         commit = self._repo.get_commit(self.target.head_sha)
         create = partial(pull.create_review, commit=commit, body=body, event="COMMENT", comments=comments)
-        keys = [marker_key(f.fingerprint) for f in plan.new]
+        keys = [c.key for c in plan.new]
         try:
             self._write_once(UNSURE_COMMENTS, partial(_id_of, create), partial(self._landed_review, keys))
         except GithubException as exc:
@@ -550,20 +552,40 @@ class Publisher:
             self._settle(UNSURE_COMMENTS)  # refused: nothing landed
             self._save()
             # A 422 fails the whole review: its findings stay in the summary and the annotations.
-            for f in plan.new:
+            for f in posted:
                 plan.shown[f.fingerprint] = "annotation (GitHub refused the inline comment)"
             self.result.problems.append(f"the inline comments could not be posted: {_message(exc)}")
             return
-        for f in plan.new:
+        for c in plan.new:
             # The review's answer does not list comment ids; 0 = posted, id looked up when needed.
-            self.memory.comments.setdefault(marker_key(f.fingerprint), 0)
+            self.memory.comments.setdefault(c.key, 0)
         self._save()
         self.result.comments_posted = len(plan.new)
 
-    def _resolve_gone(self, analysis: Analysis, ours: dict[str, OurComment]) -> None:
-        """Delete our comments whose finding is gone, or answer them when someone replied."""
+    def _stale_merged(
+        self, analysis: Analysis, ours: dict[str, OurComment]
+    ) -> tuple[dict[str, OurComment], set[str]]:
+        """Merged comments some of whose findings are gone and which nobody answered.
+
+        Their text speaks of findings that no longer stand: the rest get a fresh comment and the
+        old one is deleted. A comment someone answered is kept as it is (the thread is theirs).
+        """
         current = {marker_key(f.fingerprint) for f in analysis.findings}
-        gone = [k for k in self.memory.comments if k not in current]
+        partial = [k for k in self.memory.comments if _partly_gone(k, current)]
+        if not partial:
+            return ours, set()
+        if any(k not in ours for k in partial):
+            ours = self._list_our_comments()  # memory does not know whether someone replied
+        return ours, {k for k in partial if k in ours and not ours[k].replied}
+
+    def _resolve_gone(self, analysis: Analysis, ours: dict[str, OurComment], replaced: set[str]) -> None:
+        """Delete our comments whose findings are all gone, or answer them when someone replied.
+
+        A merged comment stays while one of its findings stands, unless a fresh comment for those
+        findings replaced it (``replaced``, never answered by anyone): then it is deleted.
+        """
+        current = {marker_key(f.fingerprint) for f in analysis.findings}
+        gone = [k for k in self.memory.comments if k in replaced or not any(m in current for m in member_keys(k))]
         if not gone:
             return
         if any(k not in ours or self.memory.comments.get(k) == 0 for k in gone):
@@ -793,3 +815,21 @@ def _message(exc: GithubException) -> str:
         if message:
             return f"{exc.status} {message}"
     return f"{exc.status}"
+
+
+def _partly_gone(key: str, current: set[str]) -> bool:
+    members = member_keys(key)
+    standing = sum(1 for m in members if m in current)
+    return 0 < standing < len(members)
+
+
+def _replaced(stale: set[str], analysis: Analysis, plan: InlinePlan) -> set[str]:
+    """Stale merged comments whose standing findings got their fresh comment in this review."""
+    posted = {
+        marker_key(f.fingerprint)
+        for c in plan.new
+        for f in c.findings
+        if plan.shown.get(f.fingerprint) == "inline comment"  # not refused by GitHub
+    }
+    current = {marker_key(f.fingerprint) for f in analysis.findings}
+    return {k for k in stale if all(m in posted for m in member_keys(k) if m in current)}

@@ -61,12 +61,32 @@ def format_text(analysis: Analysis) -> str:
     out.append(f"Change pattern: {analysis.change_pattern}")
     out += [f"Not analysed: {item}" for item in analysis.not_analysed]
     out += [f"Note: {note}" for note in analysis.summary_notes]
+    out += _by_rule(analysis.findings)
     out.append(_totals(analysis.findings, len(analysis.references)))
     return "\n".join(escape.plain_line(line) for line in out) + "\n"
 
 
 def plural(count: int, noun: str) -> str:
     return f"{count} {noun}" + ("" if count == 1 else "s")
+
+
+def _by_rule(findings: Iterable[Finding]) -> list[str]:
+    """One line per rule that repeats, with counts and files: a long listing's shape at a glance."""
+    per_rule: dict[tuple[str, str], list[Finding]] = {}
+    for f in findings:
+        per_rule.setdefault((f.rule, f.name), []).append(f)
+    out = []
+    for (rule, name), group in sorted(per_rule.items()):
+        if len(group) < 2:
+            continue
+        severities = ", ".join(
+            plural(n, severity)
+            for severity in ("error", "warning", "notice")
+            if (n := sum(1 for f in group if f.severity == severity))
+        )
+        files = len({f.path for f in group if f.path})
+        out.append(f"By rule: {rule} {name}: {severities}" + (f" in {plural(files, 'file')}" if files else ""))
+    return out
 
 
 def _totals(findings: Iterable[Finding], refs: int) -> str:

@@ -3,8 +3,10 @@ one, what a comment says (with its suggestion and hidden marker), and which comm
 
 GitHub rejects a whole review (422) when one comment is on a line outside the diff, and fails
 large reviews; the plan keeps to lines inside the hunks and to a cap, and says for every other
-finding where it is shown instead. The hidden marker carries the finding's fingerprint, so a
-finding is commented once across pushes and its comment is found again when it goes away.
+finding where it is shown instead. A line gets one comment: the findings on it are merged, with
+one suggestion when they agree. The hidden marker carries the fingerprints of the findings it
+speaks for, so a finding is commented once across pushes and its comment is found again when
+all of its findings have gone away.
 """
 
 from __future__ import annotations
@@ -30,8 +32,27 @@ def marker_key(fingerprint: str) -> str:
     return escape.marker_key(fingerprint)
 
 
+# Joins the keys of one comment's findings. Not a character of a marker key, so a key of one
+# finding (the only form older comments have) reads back as itself.
+KEY_SEPARATOR = ","
+
+
+def group_key(fingerprints: Iterable[str]) -> str:
+    """The marker key of a comment speaking for these findings (order-free)."""
+    return KEY_SEPARATOR.join(sorted({marker_key(fp) for fp in fingerprints}))
+
+
+def member_keys(key: str) -> list[str]:
+    """The marker keys of the findings one comment speaks for."""
+    return [k for k in key.split(KEY_SEPARATOR) if k]
+
+
 def fingerprint_marker(fingerprint: str) -> str:
     return f"<!-- image-review:fingerprint={marker_key(fingerprint)} -->"
+
+
+def group_marker(fingerprints: Iterable[str]) -> str:
+    return f"<!-- image-review:fingerprint={group_key(fingerprints)} -->"
 
 
 def resolved_marker(key: str) -> str:
@@ -40,15 +61,41 @@ def resolved_marker(key: str) -> str:
 
 def inline_body(finding: Finding) -> str:
     """An inline comment: the finding, a suggestion replacing exactly the commented line, the marker."""
-    message = escape.markdown(finding.message)
-    parts = [f"**{finding.severity.capitalize()}** · `{finding.rule}` {finding.name}", "", message]
+    return merged_body([finding])
+
+
+def merged_body(findings: Sequence[Finding]) -> str:
+    """One comment for the findings on one line, most severe first, and one suggestion.
+
+    When the findings suggest different lines, the first one's suggestion is the block GitHub
+    can apply (two blocks would each replace the whole line); the others are quoted as text.
+    """
+    source = next((f for f in findings if f.suggestion is not None), None)
+    first = source.suggestion if source is not None else None
+    parts: list[str] = []
+    for f in findings:
+        if parts:
+            parts.append("")
+        parts += _section(f)
+        if f.suggestion is not None and f.suggestion != first:
+            fence = escape.fence_for(f.suggestion)
+            parts += ["", f"`{f.rule}` would suggest instead:", "", f"{fence}text", f.suggestion, fence]
+    if source is not None and first is not None:
+        fence = escape.fence_for(first)
+        # With several findings, say which one the suggestion fixes: it may leave the others standing.
+        agree = [f"`{f.rule}`" for f in findings if f.suggestion == first]
+        lead = [f"Suggested for {', '.join(agree)}:", ""] if len(findings) > 1 else []
+        parts += ["", *lead, f"{fence}suggestion", first, fence]
+    parts += ["", group_marker(f.fingerprint for f in findings)]
+    return "\n".join(parts)
+
+
+def _section(finding: Finding) -> list[str]:
+    heading = f"**{finding.severity.capitalize()}** · `{finding.rule}` {finding.name}"
+    parts = [heading, "", escape.markdown(finding.message)]
     if finding.exempted_by:
         parts += ["", f"Exempted by {escape.markdown(finding.exempted_by)}."]
-    if finding.suggestion is not None:
-        fence = escape.fence_for(finding.suggestion)
-        parts += ["", f"{fence}suggestion", finding.suggestion, fence]
-    parts += ["", fingerprint_marker(finding.fingerprint)]
-    return "\n".join(parts)
+    return parts
 
 
 def commentable_lines(files: Iterable[FileDiff], exclude: Iterable[str] = ()) -> dict[str, frozenset[int]]:
@@ -71,9 +118,29 @@ def ordered(findings: Sequence[Finding]) -> list[Finding]:
 
 
 @dataclass
+class InlineComment:
+    """One comment to post: the findings on one added line, most severe first."""
+
+    path: str
+    line: int
+    findings: list[Finding]
+
+    @property
+    def key(self) -> str:
+        return group_key(f.fingerprint for f in self.findings)
+
+    @property
+    def body(self) -> str:
+        return merged_body(self.findings)
+
+
+@dataclass
 class InlinePlan:
-    new: list[Finding]
+    new: list[InlineComment]
     shown: dict[str, str]  # fingerprint -> how it appears besides the tables
+
+
+LINE_TAKEN = "annotation (the line has an inline comment already)"
 
 
 def plan_inline(
@@ -82,38 +149,58 @@ def plan_inline(
     already: set[str],
     cap: int,
 ) -> InlinePlan:
-    """Which findings get a new inline comment, and for the rest, why not."""
+    """Which lines get a new inline comment (for which findings), and for the rest, why not.
+
+    ``already`` holds the marker keys of comments on GitHub (of one finding or of several).
+    A comment already posted is not rewritten: a finding that appears later on its line is an
+    annotation, so a re-run never replaces a thread someone may be answering.
+    """
     plan = InlinePlan([], {})
+    commented = {k for key in already for k in member_keys(key)}
     lines_taken: set[tuple[str, int]] = set()
+    waiting: dict[tuple[str, int], list[Finding]] = {}
     for f in ordered(findings):
-        key = marker_key(f.fingerprint)
         if f.fingerprint in plan.shown:
             continue  # the same finding at another line: one comment is enough
-        if key in already:
+        if marker_key(f.fingerprint) in commented:
             # Same words as when it was posted: an unchanged review leaves the summary unchanged.
             plan.shown[f.fingerprint] = "inline comment"
             if f.line is not None:
                 lines_taken.add((f.path, f.line))
-        elif f.severity == "notice":
-            # Notices inform; the check run lists them. Inline comments are kept for what needs action.
-            plan.shown[f.fingerprint] = "check run (notices are not commented inline)"
-        elif f.line is None:
-            plan.shown[f.fingerprint] = "summary (not tied to a line)"
-        elif f.side != "added":
-            plan.shown[f.fingerprint] = "summary (on a removed line)"
-        elif f.line not in commentable.get(f.path, frozenset()):
-            plan.shown[f.fingerprint] = "annotation (line not in the diff)"
-        elif (f.path, f.line) in lines_taken:
-            # One comment per line: the most severe finding speaks there, the others are annotations.
-            plan.shown[f.fingerprint] = "annotation (the line has an inline comment already)"
+            continue
+        reason = _not_inline(f, commentable)
+        if reason is not None:
+            plan.shown[f.fingerprint] = reason
+            continue
+        assert f.line is not None  # _not_inline keeps findings without a line out
+        waiting.setdefault((f.path, f.line), []).append(f)
+        plan.shown[f.fingerprint] = "inline comment"
+    # Lines in the order of their most severe finding, so the cap keeps the errors.
+    for (path, line), group in waiting.items():
+        if (path, line) in lines_taken:
+            reason = LINE_TAKEN
         elif len(plan.new) >= cap:
-            plan.shown[f.fingerprint] = f"over the limit of {cap} inline comments: annotation"
+            reason = f"over the limit of {cap} inline comments: annotation"
         else:
-            plan.new.append(f)
-            lines_taken.add((f.path, f.line))
-            plan.shown[f.fingerprint] = "inline comment"
+            plan.new.append(InlineComment(path, line, group))
+            continue
+        for f in group:
+            plan.shown[f.fingerprint] = reason
     return plan
 
+
+def _not_inline(f: Finding, commentable: dict[str, frozenset[int]]) -> str | None:
+    """Why a finding cannot have an inline comment of its own, or None when it can."""
+    if f.severity == "notice":
+        # Notices inform; the check run lists them. Inline comments are kept for what needs action.
+        return "check run (notices are not commented inline)"
+    if f.line is None:
+        return "summary (not tied to a line)"
+    if f.side != "added":
+        return "summary (on a removed line)"
+    if f.line not in commentable.get(f.path, frozenset()):
+        return "annotation (line not in the diff)"
+    return None
 
 
 @dataclass

@@ -128,21 +128,76 @@ def by_rule(findings: Sequence[Finding]) -> list[str]:
     return ["**By rule:** " + " · ".join(parts), ""]
 
 
+# A rule with more warnings (or notices) than this gets one row with a count, not a row each: a
+# registry migration's 81 deprecated-registry warnings must not bury the rest of the table.
+# Errors keep a row each: every one blocks the merge and needs its own fix.
+GROUP_OVER = 3
+GROUP_LOCATIONS = 3
+
+
+def row_groups(findings: Sequence[Finding]) -> list[list[Finding]]:
+    """The table's rows as lists of findings, most severe first: one finding, or one rule's many."""
+    ordered = _sorted(findings)
+    per_rule: dict[tuple[str, str], list[Finding]] = {}
+    for f in ordered:
+        per_rule.setdefault((f.severity, f.rule), []).append(f)
+    rows: list[list[Finding]] = []
+    placed: set[tuple[str, str]] = set()
+    for f in ordered:
+        key = (f.severity, f.rule)
+        group = per_rule[key]
+        if f.severity == "error" or len(group) <= GROUP_OVER:
+            rows.append([f])
+        elif key not in placed:
+            placed.add(key)
+            rows.append(group)
+    return rows
+
+
 def findings_table(findings: Sequence[Finding], shown: dict[str, str], max_rows: int) -> str:
     if not findings:
         return "No findings."
     rows = [*by_rule(findings), "| | Rule | Where | Finding | Shown |", "|---|---|---|---|---|"]
-    ordered = _sorted(findings)
-    for f in ordered[:max_rows]:
-        exempt = f" (exempted: {_cell(f.exempted_by)})" if f.exempted_by else ""
-        rows.append(
-            f"| {_ICON[f.severity]} {f.severity} | `{f.rule}` {f.name} | {_cell(_where(f))} | "
-            f"{_cell(f.message)}{exempt} | {_cell(shown.get(f.fingerprint, 'annotation'))} |"
-        )
-    if len(ordered) > max_rows:
+    groups = row_groups(findings)
+    for group in groups[:max_rows]:
+        rows.append(_row(group[0], shown) if len(group) == 1 else _group_row(group, shown))
+    hidden = sum(len(g) for g in groups[max_rows:])
+    if hidden:
         rows.append("")
-        rows.append(f"… and {len(ordered) - max_rows} more (see the check run's annotations).")
+        rows.append(f"… and {hidden} more (see the check run's annotations).")
     return "\n".join(rows)
+
+
+def _row(f: Finding, shown: dict[str, str]) -> str:
+    exempt = f" (exempted: {_cell(f.exempted_by)})" if f.exempted_by else ""
+    return (
+        f"| {_ICON[f.severity]} {f.severity} | `{f.rule}` {f.name} | {_cell(_where(f))} | "
+        f"{_cell(f.message)}{exempt} | {_cell(shown.get(f.fingerprint, 'annotation'))} |"
+    )
+
+
+def _group_row(group: Sequence[Finding], shown: dict[str, str]) -> str:
+    """One rule's many findings: how many, in how many files, the first few places, one example."""
+    first = group[0]
+    files = len({f.path for f in group if f.path})
+    count = f"× {len(group)}" + (f" in {_plural(files, 'file')}" if files else "")
+    places = ", ".join(_where(f) for f in group[:GROUP_LOCATIONS])
+    if len(group) > GROUP_LOCATIONS:
+        places += f" and {len(group) - GROUP_LOCATIONS} more"
+    exempted = sum(1 for f in group if f.exempted_by)
+    note = f" ({exempted} exempted)" if exempted else ""
+    return (
+        f"| {_ICON[first.severity]} {first.severity} | `{first.rule}` {first.name} {count} | {_cell(places)} | "
+        f"First: {_cell(first.message)}{note} | {_cell(_shown_tally(group, shown))} |"
+    )
+
+
+def _shown_tally(group: Sequence[Finding], shown: dict[str, str]) -> str:
+    """Where a group's findings are shown, most common first: "annotation (…) × 76; inline comment × 5"."""
+    tally = Counter(shown.get(f.fingerprint, "annotation") for f in group)
+    return "; ".join(
+        place if n == 1 else f"{place} × {n}" for place, n in sorted(tally.items(), key=lambda kv: (-kv[1], kv[0]))
+    )
 
 
 def _short(text: str, limit: int = 48) -> str:
