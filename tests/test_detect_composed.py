@@ -161,3 +161,17 @@ def test_img_variable_passes_the_cli_prefilter(tmp_path: Path) -> None:
     diff.write_bytes(make_diff("Makefile", "IMG ?= controller:v1.0.0\n", "IMG ?= controller:v1.1.0\n"))
     refs = scan_change(from_diff(str(diff)))
     assert by_side(refs) == {"added": ["controller:v1.1.0"], "removed": ["controller:v1.0.0"]}
+
+
+def test_shell_default_expansion_reports_the_default_reference() -> None:
+    script = (
+        'E2E_IMAGE=${E2E_IMAGE:-registry.k8s.io/ingress-nginx/e2e-test-runner:v2.2.7}\n'
+        'export NODE_IMAGE="${NODE_IMAGE:-kindest/node:v1.36.1}"\n'
+        'BUSYBOX_IMAGE=${BUSYBOX_IMAGE:=quay.io/prometheus/busybox:1.36}\n'
+    )
+    refs = added("hack/run-e2e.sh", script)
+    assert [(r.line, r.normalized(), r.templated) for r in refs] == [
+        (1, "registry.k8s.io/ingress-nginx/e2e-test-runner:v2.2.7", False),
+        (2, "docker.io/kindest/node:v1.36.1", False),
+        (3, "quay.io/prometheus/busybox:1.36", False),
+    ]

@@ -244,6 +244,7 @@ def _key_values(text: str, kind: FileKind, variables: dict[str, str]) -> list[Ca
         raw = text[start:end]
         if kind in CODE_KINDS and not _literal_value(text, m, start):
             continue  # in code an unquoted value is an expression (image=image), not a reference
+        start, raw = _expansion_default(text, start, raw)
         if key == "uses":
             if not _DOCKER_URI.match(raw):
                 continue
@@ -263,6 +264,20 @@ def _key_values(text: str, kind: FileKind, variables: dict[str, str]) -> list[Ca
         if accepted:
             out.append(Candidate(start, start + len(raw), value, _kv_context(kind, key, m.group("op"), text)))
     return out
+
+
+_DEFAULT_EXPANSION = re.compile(r"^\$\{\w+:?[-=](?P<d>[^{}$]+)\}$")
+
+
+def _expansion_default(text: str, start: int, raw: str) -> tuple[int, str]:
+    """``${E2E_IMAGE:-registry.k8s.io/x:v1}``: the literal default is what runs unless overridden.
+
+    The caller's override is unknown; the default written here is the reference the change sets.
+    """
+    m = _DEFAULT_EXPANSION.match(raw)
+    if m is None:
+        return start, raw
+    return start + m.start("d"), m.group("d")
 
 
 def _not_an_assignment(text: str, m: re.Match[str], kind: FileKind) -> bool:
