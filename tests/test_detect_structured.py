@@ -9,7 +9,7 @@ import pytest
 from diff_helpers import added, by_side, make_diff, refs_of
 from gitrepo import commit, init_repo
 
-from app.analysis.scan import scan_change
+from app.analysis.scan import scan_change, scan_diff
 from app.core.diffs import parse_diff
 from app.core.extract import extract
 from app.core.models import Side
@@ -185,3 +185,36 @@ def test_far_tag_of_an_unknown_mapping_is_not_reported() -> None:
         return "release:\n  notes:\n" + "".join(f"    opt{i}: x\n" for i in range(8)) + f"    tag: {tag}\n"
 
     assert refs_of("config.yaml", text("v1"), text("v2")) == []
+
+
+TILTFILE = '''tilt_helper_dockerfile_header = """
+# Tilt image
+FROM golang:1.26.2 as tilt-helper
+RUN go install github.com/go-delve/delve/cmd/dlv@v1.26
+"""
+
+tilt_dockerfile_header = """
+FROM gcr.io/distroless/base:debug AS tilt
+"""
+'''
+
+
+def test_dockerfile_from_lines_inside_strings_of_other_files() -> None:
+    refs = added("Tiltfile", TILTFILE)
+    assert [(r.line, r.normalized(), r.context) for r in refs] == [
+        (3, "docker.io/library/golang:1.26.2", "dockerfile-from"),
+        (8, "gcr.io/distroless/base:debug", "dockerfile-from"),
+    ]
+    heredoc = 'docker build -t test -f - . <<EOF\nFROM alpine:3.21\nRUN apk add curl\nEOF\n'
+    assert [r.normalized() for r in added("hack/build.sh", heredoc)] == ["docker.io/library/alpine:3.21"]
+
+
+def test_prose_starting_with_from_is_not_an_instruction() -> None:
+    text = "FROM the base image we build everything else.\nFrom ubuntu:22.04 you get a shell.\nFROM scratch\n"
+    assert added("docs/images.md", text) == []
+
+
+def test_embedded_from_line_passes_the_byte_prefilter() -> None:
+    old = TILTFILE.replace("golang:1.26.2", "golang:1.25.9")
+    refs = scan_diff(make_diff("Tiltfile", old, TILTFILE))
+    assert by_side(refs) == {"added": ["golang:1.26.2"], "removed": ["golang:1.25.9"]}

@@ -166,6 +166,8 @@ def find_candidates(text: str, kind: FileKind, stages: frozenset[str] = frozense
         if _SYNTAX_DIRECTIVE.match(text):
             return []  # the BuildKit frontend that parses this file, never a deployed image
         found += _dockerfile(text, stages, args or {})
+    else:
+        found += _embedded_from(text)
     found += _key_values(text, kind, args or {} if kind in _VARIABLE_KINDS else {})
     found += _literals(text, found, kind)
     found += _bare(text, found)
@@ -190,6 +192,21 @@ def _dockerfile(text: str, stages: frozenset[str], args: dict[str, str]) -> list
         if value is not None and not value.partial and (context == "dockerfile-from" or weak_ok(value)):
             out.append(Candidate(m.start("v"), m.end("v"), value, context))
     return out
+
+
+# A whole line that is a Dockerfile FROM instruction, inside a Tiltfile/Go/Python string or a shell
+# heredoc: ``FROM golang:1.26.2 as tilt``. Only a pinned image counts, so prose ("from the base") does not.
+_EMBEDDED_FROM = re.compile(r"^\s*FROM\s+(?:--\S+\s+)*(?P<v>[^\s\"'`]+)(?:\s+AS\s+[\w.-]+)?\s*$", re.IGNORECASE)
+
+
+def _embedded_from(text: str) -> list[Candidate]:
+    m = _EMBEDDED_FROM.match(text)
+    if m is None or not text.lstrip().startswith("FROM"):
+        return []
+    value = interpret(m.group("v"))
+    if value is None or value.partial or (value.tag is None and value.digest is None) or not weak_ok(value):
+        return []
+    return [Candidate(m.start("v"), m.end("v"), value, "dockerfile-from")]
 
 
 def dockerfile_context(texts: Iterable[str]) -> tuple[frozenset[str], dict[str, str]]:
