@@ -175,3 +175,16 @@ def test_shell_default_expansion_reports_the_default_reference() -> None:
         (2, "docker.io/kindest/node:v1.36.1", False),
         (3, "quay.io/prometheus/busybox:1.36", False),
     ]
+
+
+def test_variable_passed_on_is_reported_where_it_is_set() -> None:
+    text = (
+        "WAS_NODE_IMAGE ?= kindest/node:v1.36.1\n"
+        "\n"
+        "test-e2e:\n"
+        "\tKIND=$(KIND) WAS_NODE_IMAGE=$(WAS_NODE_IMAGE) ./hack/e2e-test.sh\n"
+    )
+    refs = added("Makefile", text)
+    assert [(r.line, r.normalized()) for r in refs] == [(1, "docker.io/kindest/node:v1.36.1")]
+    script = 'k8s_registry="registry.k8s.io/jobset"\nIMAGE_REGISTRY=${k8s_registry}\n'
+    assert [(r.line, r.reference) for r in added("hack/package.sh", script)] == [(1, "registry.k8s.io/jobset")]

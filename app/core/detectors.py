@@ -337,8 +337,13 @@ def _resolved(raw: str, variables: dict[str, str]) -> Interpretation | None:
     value = interpret(raw)
     if not variables:
         return value
+    if _ALIAS.match(raw) and raw != _substitute_args(raw, variables):
+        return None  # NODE_IMAGE=$(NODE_IMAGE) passes a known variable on: it is reported where it is set
     resolved = interpret(_substitute_args(raw, variables))
     return resolved if value is not None or (resolved is not None and not resolved.templated) else None
+
+
+_ALIAS = re.compile(r"^(?:\$\{\w+\}|\$\(\w+\)|\$\w+)$")
 
 
 def _as_prefix(value: Interpretation) -> Interpretation:
