@@ -218,3 +218,28 @@ def test_embedded_from_line_passes_the_byte_prefilter() -> None:
     old = TILTFILE.replace("golang:1.26.2", "golang:1.25.9")
     refs = scan_diff(make_diff("Tiltfile", old, TILTFILE))
     assert by_side(refs) == {"added": ["golang:1.26.2"], "removed": ["golang:1.25.9"]}
+
+
+HELM_DOCS_README = """## Values
+
+| Key | Type | Default | Description |
+|-----|------|---------|-------------|
+| image.repository | string | `"registry.k8s.io/external-dns/external-dns"` | Image repository. |
+| controller.image.tag | string | `"v1.14.3"` | |
+| `addonResizer.image.repository` | addon-resizer image | `registry.k8s.io/autoscaling/addon-resizer:1.8.23` |
+| extraContainers[0].image | string | `"quay.io/prometheus/busybox:1.36"` | |
+
+| Registry | Image |
+|----------|-------|
+| registry.k8s.io | `registry.k8s.io/pause:3.10` |
+
+    docker pull registry.k8s.io/external-dns/external-dns:v0.15.0
+"""
+
+
+def test_chart_values_tables_document_defaults_and_are_not_references() -> None:
+    refs = added("charts/external-dns/README.md", HELM_DOCS_README)
+    assert [(r.line, r.normalized()) for r in refs] == [
+        (12, "registry.k8s.io/pause:3.10"),
+        (14, "registry.k8s.io/external-dns/external-dns:v0.15.0"),
+    ]

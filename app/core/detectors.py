@@ -161,6 +161,8 @@ def find_candidates(text: str, kind: FileKind, stages: frozenset[str] = frozense
     """Every image reference on one line, in order, without overlaps."""
     if not _LINE_CUE.search(text):
         return []
+    if kind == "markdown" and values_table_row(text):
+        return []
     found: list[Candidate] = []
     if kind == "dockerfile":
         if _SYNTAX_DIRECTIVE.match(text):
@@ -173,6 +175,18 @@ def find_candidates(text: str, kind: FileKind, stages: frozenset[str] = frozense
     found += _bare(text, found)
     found.sort(key=lambda c: c.start)
     return found
+
+
+# A chart's values documentation (helm-docs and hand-written README tables) names a values key in
+# its first cell: | `image.repository` | string | `"registry.k8s.io/x"` |. Its default is documented
+# there; what deploys is values.yaml, where the same change is reported.
+_VALUES_TABLE_ROW = re.compile(r"^\s*\|\s*`?(?P<key>[A-Za-z_][\w-]*(?:\.[A-Za-z_][\w-]*|\[\d+\])+)`?\s*\|")
+_HOST_ENDINGS = ("io", "com", "org", "net", "dev", "cloud", "local", "internal")
+
+
+def values_table_row(text: str) -> bool:
+    m = _VALUES_TABLE_ROW.match(text)
+    return m is not None and m.group("key").rsplit(".", 1)[-1].lower() not in _HOST_ENDINGS
 
 
 def _overlaps(start: int, end: int, taken: Iterable[Candidate]) -> bool:
