@@ -243,3 +243,26 @@ def test_chart_values_tables_document_defaults_and_are_not_references() -> None:
         (12, "registry.k8s.io/pause:3.10"),
         (14, "registry.k8s.io/external-dns/external-dns:v0.15.0"),
     ]
+
+
+CONTAINER_COMMANDS = """#!/usr/bin/env bash
+docker run --rm --privileged tonistiigi/binfmt:qemu-v10.0.4 --install all
+docker run -it -v "$PWD:/src" -e GOFLAGS=-mod=vendor --name builder golang:1.26.2 go test ./... && echo done
+docker build -t dns-test:v1 -f - . <<EOF
+kind load docker-image dns-test:v1 --name e2e
+podman pull "$IMAGE"
+docker run --rm "${RUNNER}" make test
+kubectl run busybox --image=busybox:1.36 --restart=Never -- sleep 5
+docker run --rm -v /data:/data alpine
+"""
+
+
+def test_image_arguments_of_container_commands() -> None:
+    refs = added("hack/e2e.sh", CONTAINER_COMMANDS)
+    assert [(r.line, r.normalized()) for r in refs] == [
+        (2, "docker.io/tonistiigi/binfmt:qemu-v10.0.4"),
+        (3, "docker.io/library/golang:1.26.2"),
+        (4, "docker.io/library/dns-test:v1"),
+        (5, "docker.io/library/dns-test:v1"),
+        (8, "docker.io/library/busybox:1.36"),
+    ]

@@ -10,6 +10,7 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
 
+from app.core.commands import image_arguments
 from app.core.filekinds import FileKind
 from app.core.values import Interpretation, interpret, is_known_registry
 
@@ -173,6 +174,7 @@ def find_candidates(text: str, kind: FileKind, stages: frozenset[str] = frozense
     found += _key_values(text, kind, args or {} if kind in _VARIABLE_KINDS else {})
     found += _literals(text, found, kind)
     found += _bare(text, found)
+    found += _command_arguments(text, found)
     found.sort(key=lambda c: c.start)
     return found
 
@@ -424,6 +426,19 @@ def _names_registry(value: Interpretation) -> bool:
     """``"k8s.gcr.io:v3"``: a Docker Hub name that spells a registry host is written as an image."""
     last = value.repository.split("/")[-1] if value.repository else None
     return value.registry_implicit and is_known_registry(last)
+
+
+def _command_arguments(text: str, taken: list[Candidate]) -> list[Candidate]:
+    """``docker run [flags] IMAGE``, ``docker build -t NAME``: the command says the argument is an image."""
+    out: list[Candidate] = []
+    for arg in image_arguments(text):
+        if _overlaps(arg.start, arg.end, taken) or _ALIAS.match(arg.text):
+            continue  # a variable alone ("$IMAGE") is reported where it is assigned
+        value = interpret(arg.text)
+        if value is not None and not value.partial and weak_ok(value) and (
+                value.tag is not None or value.digest is not None or value.templated):
+            out.append(Candidate(arg.start, arg.end, value, "command-argument"))
+    return out
 
 
 def _bare(text: str, taken: list[Candidate]) -> list[Candidate]:
