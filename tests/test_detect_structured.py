@@ -266,3 +266,20 @@ def test_image_arguments_of_container_commands() -> None:
         (5, "docker.io/library/dns-test:v1"),
         (8, "docker.io/library/busybox:1.36"),
     ]
+
+
+@pytest.mark.parametrize(
+    ("dockerfile", "expected"),
+    [
+        ('ARG BASE="debian:trixie-slim"\nFROM ${BASE} AS build\nRUN true\n',
+         [(1, "docker.io/library/debian:trixie-slim", "dockerfile-arg")]),
+        ("ARG BASE_IMAGE=registry.k8s.io/build-image/debian-base:bookworm-v1.0.4\nFROM $BASE_IMAGE\n",
+         [(1, "registry.k8s.io/build-image/debian-base:bookworm-v1.0.4", "dockerfile-arg")]),
+        ("ARG GO_VERSION=1.26.2\nFROM golang:${GO_VERSION}\n",
+         [(2, "docker.io/library/golang:1.26.2", "dockerfile-from")]),
+    ],
+)
+def test_dockerfile_base_image_is_reported_where_it_is_written(
+        dockerfile: str, expected: list[tuple[int, str, str]]) -> None:
+    refs = added("images/haproxy/Dockerfile", dockerfile)
+    assert [(r.line, r.normalized(), r.context) for r in refs] == expected

@@ -158,7 +158,7 @@ def _closing_quote(text: str, pos: int) -> int:
 
 
 def find_candidates(text: str, kind: FileKind, stages: frozenset[str] = frozenset(),
-                    args: dict[str, str] | None = None) -> list[Candidate]:
+                    args: dict[str, str] | None = None, base_args: frozenset[str] = frozenset()) -> list[Candidate]:
     """Every image reference on one line, in order, without overlaps."""
     if not _LINE_CUE.search(text):
         return []
@@ -168,10 +168,11 @@ def find_candidates(text: str, kind: FileKind, stages: frozenset[str] = frozense
     if kind == "dockerfile":
         if _SYNTAX_DIRECTIVE.match(text):
             return []  # the BuildKit frontend that parses this file, never a deployed image
-        found += _dockerfile(text, stages, args or {})
+        found += _dockerfile(text, stages, args or {}, base_args)
     else:
         found += _embedded_from(text)
-    found += _key_values(text, kind, args or {} if kind in _VARIABLE_KINDS else {})
+    keyed = _key_values(text, kind, args or {} if kind in _VARIABLE_KINDS else {})
+    found += [c for c in keyed if not _overlaps(c.start, c.end, found)]
     found += _literals(text, found, kind)
     found += _bare(text, found)
     found += _command_arguments(text, found)
@@ -195,8 +196,9 @@ def _overlaps(start: int, end: int, taken: Iterable[Candidate]) -> bool:
     return any(start < c.end and c.start < end for c in taken)
 
 
-def _dockerfile(text: str, stages: frozenset[str], args: dict[str, str]) -> list[Candidate]:
-    out: list[Candidate] = []
+def _dockerfile(text: str, stages: frozenset[str], args: dict[str, str],
+                base_args: frozenset[str] = frozenset()) -> list[Candidate]:
+    out = _base_arg(text, base_args)
     for pattern, context in ((_FROM, "dockerfile-from"), (_COPY_FROM, "dockerfile-copy-from")):
         m = pattern.match(text)
         if not m:
@@ -204,10 +206,31 @@ def _dockerfile(text: str, stages: frozenset[str], args: dict[str, str]) -> list
         raw = m.group("v")
         if raw.lower() == "scratch" or raw in stages or raw.isdigit():
             continue
+        if (alias := _alias_name(raw)) is not None and alias in base_args:
+            continue  # FROM ${BASE}: the image is written, and reported, on the ARG BASE= line
         value = interpret(_substitute_args(raw, args))
         if value is not None and not value.partial and (context == "dockerfile-from" or weak_ok(value)):
             out.append(Candidate(m.start("v"), m.end("v"), value, context))
     return out
+
+
+def _base_arg(text: str, base_args: frozenset[str]) -> list[Candidate]:
+    """``ARG BASE="debian:trixie-slim"`` where some ``FROM ${BASE}`` uses the whole value as its image."""
+    m = _ARG.match(text)
+    if m is None or m.group("name") not in base_args:
+        return []
+    start, end = m.span("v")
+    if text[start] in "\"'" and end - start >= 2 and text[end - 1] == text[start]:
+        start, end = start + 1, end - 1
+    value = interpret(text[start:end])
+    if value is None or value.partial or not weak_ok(value):
+        return []
+    return [Candidate(start, end, value, "dockerfile-arg")]
+
+
+def _alias_name(raw: str) -> str | None:
+    m = _ALIAS.match(raw)
+    return next(g for g in m.groups() if g) if m else None
 
 
 # A whole line that is a Dockerfile FROM instruction, inside a Tiltfile/Go/Python string or a shell
@@ -225,12 +248,20 @@ def _embedded_from(text: str) -> list[Candidate]:
     return [Candidate(m.start("v"), m.end("v"), value, "dockerfile-from")]
 
 
-def dockerfile_context(texts: Iterable[str]) -> tuple[frozenset[str], dict[str, str]]:
-    """Build stage names (``FROM x AS name``) and ``ARG NAME=default`` values seen in these lines."""
+@dataclass(frozen=True, slots=True)
+class DockerfileContext:
+    stages: frozenset[str]  # build stage names (FROM x AS name)
+    args: dict[str, str]  # ARG NAME=default
+    base_args: frozenset[str]  # ARGs that some FROM uses as its whole image (FROM ${BASE})
+
+
+def dockerfile_context(texts: Iterable[str]) -> DockerfileContext:
+    """Build stage names, ``ARG NAME=default`` values and the ARGs a FROM takes its image from."""
     texts = list(texts)
     stages = frozenset(m.group("name") for t in texts if (m := _STAGE.match(t)))
     args = {m.group("name"): m.group("v").strip("\"'") for t in texts if (m := _ARG.match(t))}
-    return stages, args
+    froms = {_alias_name(m.group("v")) for t in texts if (m := _FROM.match(t))}
+    return DockerfileContext(stages, args, frozenset(name for name in args if name in froms))
 
 
 _VARIABLE_KINDS = {"makefile", "shell"}
@@ -359,7 +390,7 @@ def _resolved(raw: str, variables: dict[str, str]) -> Interpretation | None:
     return resolved if value is not None or (resolved is not None and not resolved.templated) else None
 
 
-_ALIAS = re.compile(r"^(?:\$\{\w+\}|\$\(\w+\)|\$\w+)$")
+_ALIAS = re.compile(r"^(?:\$\{(\w+)\}|\$\((\w+)\)|\$(\w+))$")
 
 
 def _as_prefix(value: Interpretation) -> Interpretation:

@@ -13,7 +13,14 @@ from dataclasses import dataclass, replace
 
 from app.core.classify import Classifier, default_classifier
 from app.core.comment_syntax import line_comment_start
-from app.core.detectors import Candidate, dockerfile_context, find_candidates, strong, variable_assignments
+from app.core.detectors import (
+    Candidate,
+    DockerfileContext,
+    dockerfile_context,
+    find_candidates,
+    strong,
+    variable_assignments,
+)
 from app.core.diffs import FileDiff, Hunk, Line
 from app.core.filekinds import file_kind
 from app.core.models import RefChange, Side
@@ -45,10 +52,10 @@ class FileExtractor:
 
     def run(self) -> list[RefChange]:
         out: list[RefChange] = []
-        stages, args = self._dockerfile_context() if self.kind == "dockerfile" else (frozenset(), {})
+        docker = self._dockerfile_context() if self.kind == "dockerfile" else _NO_DOCKERFILE
         variables = {side: self._variables(side) for side in _SIDES} if self.kind in ("makefile", "shell") else {}
         for hunk in self.diff.hunks:
-            hits = [self._line_hit(line, stages, variables.get(_side(line), args))
+            hits = [self._line_hit(line, docker, variables.get(_side(line), docker.args))
                     for line in hunk.lines if line.kind != " "]
             splits, consumed = self._splits(hunk, hits)
             for hit in hits:
@@ -60,8 +67,8 @@ class FileExtractor:
             out += splits
         return out
 
-    def _line_hit(self, line: Line, stages: frozenset[str], args: dict[str, str]) -> _LineHit:
-        return _LineHit(line, _side(line), find_candidates(line.text, self.kind, stages, args))
+    def _line_hit(self, line: Line, docker: DockerfileContext, args: dict[str, str]) -> _LineHit:
+        return _LineHit(line, _side(line), find_candidates(line.text, self.kind, docker.stages, args, docker.base_args))
 
     def _path(self, side: Side) -> str:
         """Where a reference is reported: the new path on both sides of a rename (GitHub reviews that path)."""
@@ -98,7 +105,7 @@ class FileExtractor:
             in_place=in_place, note=note,
         )
 
-    def _dockerfile_context(self) -> tuple[frozenset[str], dict[str, str]]:
+    def _dockerfile_context(self) -> DockerfileContext:
         texts = [ln.text for h in self.diff.hunks for ln in h.lines]
         for side in ("added", "removed"):
             full = self._read(side)
@@ -188,6 +195,9 @@ class FileExtractor:
             note="the repository of this split reference is outside the diff context; "
                  "scan with --git to read it from the file",
         )
+
+
+_NO_DOCKERFILE = DockerfileContext(frozenset(), {}, frozenset())
 
 
 def repo_uses_name(fields: dict[str, str]) -> bool:
