@@ -283,3 +283,25 @@ def test_dockerfile_base_image_is_reported_where_it_is_written(
         dockerfile: str, expected: list[tuple[int, str, str]]) -> None:
     refs = added("images/haproxy/Dockerfile", dockerfile)
     assert [(r.line, r.normalized(), r.context) for r in refs] == expected
+
+
+RELEASE_DOC = """## Staging
+
+A new staging image is published at [gcr.io/k8s-staging-external-dns/external-dns](https://console.cloud.google.com/gcr).
+
+```
+registry.k8s.io/external-dns/external-dns
+```
+
+Sources live at github.com/kubernetes-sigs/external-dns and https://registry.k8s.io/v2/external-dns/tags/list.
+Pull `quay.io/prometheus/node-exporter` for the exporter.
+"""
+
+
+def test_documentation_names_repositories_on_known_registries() -> None:
+    refs = added("docs/release.md", RELEASE_DOC)
+    assert [(r.line, r.normalized(), r.ref_class) for r in refs] == [
+        (3, "gcr.io/k8s-staging-external-dns/external-dns", "staging"),
+        (6, "registry.k8s.io/external-dns/external-dns", "release"),
+        (10, "quay.io/prometheus/node-exporter", "other"),
+    ]

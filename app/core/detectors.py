@@ -175,6 +175,8 @@ def find_candidates(text: str, kind: FileKind, stages: frozenset[str] = frozense
     found += [c for c in keyed if not _overlaps(c.start, c.end, found)]
     found += _literals(text, found, kind)
     found += _bare(text, found)
+    if kind == "markdown":
+        found += _named_repositories(text, found)
     found += _command_arguments(text, found)
     found.sort(key=lambda c: c.start)
     return found
@@ -457,6 +459,30 @@ def _names_registry(value: Interpretation) -> bool:
     """``"k8s.gcr.io:v3"``: a Docker Hub name that spells a registry host is written as an image."""
     last = value.repository.split("/")[-1] if value.repository else None
     return value.registry_implicit and is_known_registry(last)
+
+
+# A whole token in prose or a code block: a line of its own, a code span, a link's text.
+_TOKEN_EDGE_BEFORE = ("", " ", "`", "[", "(", "\t")
+_TOKEN_EDGE_AFTER = ("", " ", "`", "]", ")", "\t", ",", ".")
+
+
+def _named_repositories(text: str, taken: list[Candidate]) -> list[Candidate]:
+    """Documentation names an image repository without a tag ("push to registry.k8s.io/x/y").
+
+    Only on a registry known to hold images, so web hosts with paths (github.com/org/repo) stay out.
+    """
+    out: list[Candidate] = []
+    for m in _BARE.finditer(text):
+        start, end = m.span("ref")
+        if _overlaps(start, end, taken) or text[start - 1:start] not in _TOKEN_EDGE_BEFORE or (
+                text[end:end + 1] not in _TOKEN_EDGE_AFTER):
+            continue
+        value = interpret(m.group("ref"))
+        if value is not None and not value.partial and not value.templated and value.repository and (
+                value.tag is None and value.digest is None and is_known_registry(value.registry)
+                and _lower_host(value)):
+            out.append(Candidate(start, end, value, "text"))
+    return out
 
 
 def _command_arguments(text: str, taken: list[Candidate]) -> list[Candidate]:
