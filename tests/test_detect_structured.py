@@ -305,3 +305,25 @@ def test_documentation_names_repositories_on_known_registries() -> None:
         (6, "registry.k8s.io/external-dns/external-dns", "release"),
         (10, "quay.io/prometheus/node-exporter", "other"),
     ]
+
+
+GO_POD_SPEC = """package e2e
+
+func workerPod(image string) corev1.PodSpec {
+	return corev1.PodSpec{
+		Containers: []corev1.Container{
+			{Name: "worker", Image: "busybox", Command: []string{"sleep", "5"}},
+			{Name: "sidecar", Image: image},
+		},
+	}
+}
+
+type Options struct {
+	Image: string
+}
+"""
+
+
+def test_go_container_image_field_with_a_docker_hub_name() -> None:
+    refs = added("test/e2e/pods_test.go", GO_POD_SPEC)
+    assert [(r.line, r.normalized()) for r in refs] == [(6, "docker.io/library/busybox")]

@@ -322,7 +322,7 @@ def _key_values(text: str, kind: FileKind, variables: dict[str, str]) -> list[Ca
             value = _as_prefix(value)
         if is_image and kind in CODE_KINDS:
             # In code, `image: str` (an annotation) or `kind = "image"` is a word, not a reference.
-            accepted = _pinned_or_hosted(value)
+            accepted = _pinned_or_hosted(value) or (_container_field(text, m, kind) and weak_ok(value))
         elif is_image or key == "uses":
             accepted = weak_ok(value)
         else:
@@ -353,6 +353,11 @@ def _not_an_assignment(text: str, m: re.Match[str], kind: FileKind) -> bool:
         return True
     before = text[m.start() - 1] if m.start() else ""
     return op == "=" and before in "{," and kind not in CODE_KINDS and kind != "shell" and m.start() > 0
+
+
+def _container_field(text: str, m: re.Match[str], kind: FileKind) -> bool:
+    """``Image: "busybox",`` in a Go struct literal: the field of a Kubernetes container spec."""
+    return kind == "go" and m.group("key") == "Image" and m.group("op") == ":" and text[m.end():m.end() + 1] == '"'
 
 
 def _pinned_or_hosted(v: Interpretation) -> bool:
