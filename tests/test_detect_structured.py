@@ -327,3 +327,21 @@ type Options struct {
 def test_go_container_image_field_with_a_docker_hub_name() -> None:
     refs = added("test/e2e/pods_test.go", GO_POD_SPEC)
     assert [(r.line, r.normalized()) for r in refs] == [(6, "docker.io/library/busybox")]
+
+
+def test_action_inputs_named_repository_are_not_an_image() -> None:
+    workflow = """jobs:
+  lint:
+    steps:
+      - name: Install ah
+        uses: jaxxstorm/action-install-gh-release@v2
+        with:
+          owner: artifacthub
+          repository: hub
+          name: ah
+          version: latest
+"""
+    assert added(".github/workflows/lint.yaml", workflow) == []
+    values = "exporter:\n  registry: quay.io\n  repository: prometheus/node-exporter\n  tag: v1.8.2\n"
+    refs = added("charts/x/values.yaml", values)
+    assert [r.normalized() for r in refs] == ["quay.io/prometheus/node-exporter:v1.8.2"]

@@ -169,11 +169,13 @@ class FileExtractor:
             return None
         if repo is None:
             return None if with_candidates else self._unassembled(group, changed_keys, side)
+        written_registry = bool(fields.get("registry"))
         if not kustomize and "registry" not in fields and "." not in repo.split("/", 1)[0]:
             fields["registry"] = global_registry(view) or ""
         value = interpret(_join(fields, repo, kustomize))
+        # A registry the mapping writes makes it an image; the chart-wide fallback filled in above does not.
         if value is None or not (group.parent_is_image or kustomize or self.kind == "starlark"
-                                 or strong(value) or "registry" in fields):
+                                 or strong(value) or written_registry):
             return None
         first = min(group.lines[k] for k in changed_keys)
         context = "kustomize" if kustomize else ("starlark-split" if self.kind == "starlark" else "yaml-split")
