@@ -345,3 +345,20 @@ def test_action_inputs_named_repository_are_not_an_image() -> None:
     values = "exporter:\n  registry: quay.io\n  repository: prometheus/node-exporter\n  tag: v1.8.2\n"
     refs = added("charts/x/values.yaml", values)
     assert [r.normalized() for r in refs] == ["quay.io/prometheus/node-exporter:v1.8.2"]
+
+
+TUTORIAL_OUTPUT = """```
+Creating cluster "rfc2136" ...
+ ✓ Ensuring node image (kindest/node:v1.35.1) 🖼
+```
+
+Build the image `my-app:v0.3.1` first, then push the image.
+The image:tag pair is printed by the tool, and the image name:value form is a placeholder.
+"""
+
+
+def test_prose_names_a_tagged_image_right_after_the_word_image() -> None:
+    refs = added("docs/tutorials/rfc2136.md", TUTORIAL_OUTPUT)
+    assert [(r.line, r.normalized()) for r in refs] == [
+        (3, "docker.io/kindest/node:v1.35.1"), (6, "docker.io/library/my-app:v0.3.1"),
+    ]

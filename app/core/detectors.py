@@ -177,6 +177,7 @@ def find_candidates(text: str, kind: FileKind, stages: frozenset[str] = frozense
     found += _bare(text, found)
     if kind == "markdown":
         found += _named_repositories(text, found)
+        found += _named_after_image(text, found)
     found += _command_arguments(text, found)
     found.sort(key=lambda c: c.start)
     return found
@@ -486,6 +487,22 @@ def _named_repositories(text: str, taken: list[Candidate]) -> list[Candidate]:
         if value is not None and not value.partial and not value.templated and value.repository and (
                 value.tag is None and value.digest is None and is_known_registry(value.registry)
                 and _lower_host(value)):
+            out.append(Candidate(start, end, value, "text"))
+    return out
+
+
+# Prose and tool output name an image right after the word: "node image (kindest/node:v1.35.1)".
+_AFTER_IMAGE_WORD = re.compile(r"(?i)\bimage\s*[(`\"']?(?P<ref>[a-z0-9][\w./-]*:[\w][\w.-]*)(?=[)`\"'\s,]|$)")
+
+
+def _named_after_image(text: str, taken: list[Candidate]) -> list[Candidate]:
+    out: list[Candidate] = []
+    for m in _AFTER_IMAGE_WORD.finditer(text):
+        start, end = m.span("ref")
+        value = interpret(m.group("ref"))
+        if _overlaps(start, end, taken) or value is None or value.partial or value.templated:
+            continue
+        if weak_ok(value) and value.tag is not None and any(ch.isdigit() for ch in value.tag):
             out.append(Candidate(start, end, value, "text"))
     return out
 
