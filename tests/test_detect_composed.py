@@ -43,8 +43,17 @@ def test_shell_braced_variables() -> None:
     text = 'REPO="registry.k8s.io/ingress-nginx"\nexport CONTROLLER_IMAGE="${REPO}/controller:${TAG}"\n'
     refs = added("hack/build.sh", text)
     img = next(r for r in refs if r.line == 2)
-    assert img.reference == "registry.k8s.io/ingress-nginx/controller:${TAG}"
+    assert img.reference == "${REPO}/controller:${TAG}"  # as written: where the review points
     assert img.templated and img.tag is None and img.repository == "ingress-nginx/controller"
+    assert img.registry == "registry.k8s.io" and img.ref_class == "release"
+
+
+def test_half_resolved_makefile_reference_keeps_its_text_and_its_staging_class() -> None:
+    text = "REGISTRY ?= gcr.io/k8s-staging-metrics-server\nARCH ?= amd64\n\ntest-e2e:\n" \
+           "\tIMAGE=$(REGISTRY)/metrics-server-$(ARCH):$(GIT_COMMIT) ./test/e2e.sh\n"
+    img = next(r for r in added("Makefile", text) if r.line == 5)
+    assert img.reference == "$(REGISTRY)/metrics-server-$(ARCH):$(GIT_COMMIT)" and img.templated
+    assert img.name == "gcr.io/k8s-staging-metrics-server/metrics-server-amd64" and img.ref_class == "staging"
 
 
 def test_unknown_variables_only_is_not_a_reference() -> None:

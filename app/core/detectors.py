@@ -395,7 +395,11 @@ def _resolved(raw: str, variables: dict[str, str]) -> Interpretation | None:
     if _ALIAS.match(raw) and raw != _substitute_args(raw, variables):
         return None  # NODE_IMAGE=$(NODE_IMAGE) passes a known variable on: it is reported where it is set
     resolved = interpret(_substitute_args(raw, variables))
-    return resolved if value is not None or (resolved is not None and not resolved.templated) else None
+    if resolved is not None and resolved.templated:
+        # Still templated: the registry and repository learnt from the known variables classify it,
+        # and the text is the one written on the line (where reviews point and suggestions replace).
+        return replace(resolved, text=raw) if value is not None else None
+    return resolved if value is not None or resolved is not None else None
 
 
 _ALIAS = re.compile(r"^(?:\$\{(\w+)\}|\$\((\w+)\)|\$(\w+))$")
