@@ -43,8 +43,17 @@ def test_shell_braced_variables() -> None:
     text = 'REPO="registry.k8s.io/ingress-nginx"\nexport CONTROLLER_IMAGE="${REPO}/controller:${TAG}"\n'
     refs = added("hack/build.sh", text)
     img = next(r for r in refs if r.line == 2)
-    assert img.reference == "registry.k8s.io/ingress-nginx/controller:${TAG}"
+    assert img.reference == "${REPO}/controller:${TAG}"  # as written: where the review points
     assert img.templated and img.tag is None and img.repository == "ingress-nginx/controller"
+    assert img.registry == "registry.k8s.io" and img.ref_class == "release"
+
+
+def test_half_resolved_makefile_reference_keeps_its_text_and_its_staging_class() -> None:
+    text = "REGISTRY ?= gcr.io/k8s-staging-metrics-server\nARCH ?= amd64\n\ntest-e2e:\n" \
+           "\tIMAGE=$(REGISTRY)/metrics-server-$(ARCH):$(GIT_COMMIT) ./test/e2e.sh\n"
+    img = next(r for r in added("Makefile", text) if r.line == 5)
+    assert img.reference == "$(REGISTRY)/metrics-server-$(ARCH):$(GIT_COMMIT)" and img.templated
+    assert img.name == "gcr.io/k8s-staging-metrics-server/metrics-server-amd64" and img.ref_class == "staging"
 
 
 def test_unknown_variables_only_is_not_a_reference() -> None:
@@ -161,3 +170,30 @@ def test_img_variable_passes_the_cli_prefilter(tmp_path: Path) -> None:
     diff.write_bytes(make_diff("Makefile", "IMG ?= controller:v1.0.0\n", "IMG ?= controller:v1.1.0\n"))
     refs = scan_change(from_diff(str(diff)))
     assert by_side(refs) == {"added": ["controller:v1.1.0"], "removed": ["controller:v1.0.0"]}
+
+
+def test_shell_default_expansion_reports_the_default_reference() -> None:
+    script = (
+        'E2E_IMAGE=${E2E_IMAGE:-registry.k8s.io/ingress-nginx/e2e-test-runner:v2.2.7}\n'
+        'export NODE_IMAGE="${NODE_IMAGE:-kindest/node:v1.36.1}"\n'
+        'BUSYBOX_IMAGE=${BUSYBOX_IMAGE:=quay.io/prometheus/busybox:1.36}\n'
+    )
+    refs = added("hack/run-e2e.sh", script)
+    assert [(r.line, r.normalized(), r.templated) for r in refs] == [
+        (1, "registry.k8s.io/ingress-nginx/e2e-test-runner:v2.2.7", False),
+        (2, "docker.io/kindest/node:v1.36.1", False),
+        (3, "quay.io/prometheus/busybox:1.36", False),
+    ]
+
+
+def test_variable_passed_on_is_reported_where_it_is_set() -> None:
+    text = (
+        "WAS_NODE_IMAGE ?= kindest/node:v1.36.1\n"
+        "\n"
+        "test-e2e:\n"
+        "\tKIND=$(KIND) WAS_NODE_IMAGE=$(WAS_NODE_IMAGE) ./hack/e2e-test.sh\n"
+    )
+    refs = added("Makefile", text)
+    assert [(r.line, r.normalized()) for r in refs] == [(1, "docker.io/kindest/node:v1.36.1")]
+    script = 'k8s_registry="registry.k8s.io/jobset"\nIMAGE_REGISTRY=${k8s_registry}\n'
+    assert [(r.line, r.reference) for r in added("hack/package.sh", script)] == [(1, "registry.k8s.io/jobset")]

@@ -9,7 +9,7 @@ import pytest
 from diff_helpers import added, by_side, make_diff, refs_of
 from gitrepo import commit, init_repo
 
-from app.analysis.scan import scan_change
+from app.analysis.scan import scan_change, scan_diff
 from app.core.diffs import parse_diff
 from app.core.extract import extract
 from app.core.models import Side
@@ -185,3 +185,180 @@ def test_far_tag_of_an_unknown_mapping_is_not_reported() -> None:
         return "release:\n  notes:\n" + "".join(f"    opt{i}: x\n" for i in range(8)) + f"    tag: {tag}\n"
 
     assert refs_of("config.yaml", text("v1"), text("v2")) == []
+
+
+TILTFILE = '''tilt_helper_dockerfile_header = """
+# Tilt image
+FROM golang:1.26.2 as tilt-helper
+RUN go install github.com/go-delve/delve/cmd/dlv@v1.26
+"""
+
+tilt_dockerfile_header = """
+FROM gcr.io/distroless/base:debug AS tilt
+"""
+'''
+
+
+def test_dockerfile_from_lines_inside_strings_of_other_files() -> None:
+    refs = added("Tiltfile", TILTFILE)
+    assert [(r.line, r.normalized(), r.context) for r in refs] == [
+        (3, "docker.io/library/golang:1.26.2", "dockerfile-from"),
+        (8, "gcr.io/distroless/base:debug", "dockerfile-from"),
+    ]
+    heredoc = 'docker build -t test -f - . <<EOF\nFROM alpine:3.21\nRUN apk add curl\nEOF\n'
+    assert [r.normalized() for r in added("hack/build.sh", heredoc)] == ["docker.io/library/alpine:3.21"]
+
+
+def test_prose_starting_with_from_is_not_an_instruction() -> None:
+    text = "FROM the base image we build everything else.\nFrom ubuntu:22.04 you get a shell.\nFROM scratch\n"
+    assert added("docs/images.md", text) == []
+
+
+def test_embedded_from_line_passes_the_byte_prefilter() -> None:
+    old = TILTFILE.replace("golang:1.26.2", "golang:1.25.9")
+    refs = scan_diff(make_diff("Tiltfile", old, TILTFILE))
+    assert by_side(refs) == {"added": ["golang:1.26.2"], "removed": ["golang:1.25.9"]}
+
+
+HELM_DOCS_README = """## Values
+
+| Key | Type | Default | Description |
+|-----|------|---------|-------------|
+| image.repository | string | `"registry.k8s.io/external-dns/external-dns"` | Image repository. |
+| controller.image.tag | string | `"v1.14.3"` | |
+| `addonResizer.image.repository` | addon-resizer image | `registry.k8s.io/autoscaling/addon-resizer:1.8.23` |
+| extraContainers[0].image | string | `"quay.io/prometheus/busybox:1.36"` | |
+
+| Registry | Image |
+|----------|-------|
+| registry.k8s.io | `registry.k8s.io/pause:3.10` |
+
+    docker pull registry.k8s.io/external-dns/external-dns:v0.15.0
+"""
+
+
+def test_chart_values_tables_document_defaults_and_are_not_references() -> None:
+    refs = added("charts/external-dns/README.md", HELM_DOCS_README)
+    assert [(r.line, r.normalized()) for r in refs] == [
+        (12, "registry.k8s.io/pause:3.10"),
+        (14, "registry.k8s.io/external-dns/external-dns:v0.15.0"),
+    ]
+
+
+CONTAINER_COMMANDS = """#!/usr/bin/env bash
+docker run --rm --privileged tonistiigi/binfmt:qemu-v10.0.4 --install all
+docker run -it -v "$PWD:/src" -e GOFLAGS=-mod=vendor --name builder golang:1.26.2 go test ./... && echo done
+docker build -t dns-test:v1 -f - . <<EOF
+kind load docker-image dns-test:v1 --name e2e
+podman pull "$IMAGE"
+docker run --rm "${RUNNER}" make test
+kubectl run busybox --image=busybox:1.36 --restart=Never -- sleep 5
+docker run --rm -v /data:/data alpine
+"""
+
+
+def test_image_arguments_of_container_commands() -> None:
+    refs = added("hack/e2e.sh", CONTAINER_COMMANDS)
+    assert [(r.line, r.normalized()) for r in refs] == [
+        (2, "docker.io/tonistiigi/binfmt:qemu-v10.0.4"),
+        (3, "docker.io/library/golang:1.26.2"),
+        (4, "docker.io/library/dns-test:v1"),
+        (5, "docker.io/library/dns-test:v1"),
+        (8, "docker.io/library/busybox:1.36"),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("dockerfile", "expected"),
+    [
+        ('ARG BASE="debian:trixie-slim"\nFROM ${BASE} AS build\nRUN true\n',
+         [(1, "docker.io/library/debian:trixie-slim", "dockerfile-arg")]),
+        ("ARG BASE_IMAGE=registry.k8s.io/build-image/debian-base:bookworm-v1.0.4\nFROM $BASE_IMAGE\n",
+         [(1, "registry.k8s.io/build-image/debian-base:bookworm-v1.0.4", "dockerfile-arg")]),
+        ("ARG GO_VERSION=1.26.2\nFROM golang:${GO_VERSION}\n",
+         [(2, "docker.io/library/golang:1.26.2", "dockerfile-from")]),
+    ],
+)
+def test_dockerfile_base_image_is_reported_where_it_is_written(
+        dockerfile: str, expected: list[tuple[int, str, str]]) -> None:
+    refs = added("images/haproxy/Dockerfile", dockerfile)
+    assert [(r.line, r.normalized(), r.context) for r in refs] == expected
+
+
+RELEASE_DOC = """## Staging
+
+A new staging image is published at [gcr.io/k8s-staging-external-dns/external-dns](https://console.cloud.google.com/gcr).
+
+```
+registry.k8s.io/external-dns/external-dns
+```
+
+Sources live at github.com/kubernetes-sigs/external-dns and https://registry.k8s.io/v2/external-dns/tags/list.
+Pull `quay.io/prometheus/node-exporter` for the exporter.
+"""
+
+
+def test_documentation_names_repositories_on_known_registries() -> None:
+    refs = added("docs/release.md", RELEASE_DOC)
+    assert [(r.line, r.normalized(), r.ref_class) for r in refs] == [
+        (3, "gcr.io/k8s-staging-external-dns/external-dns", "staging"),
+        (6, "registry.k8s.io/external-dns/external-dns", "release"),
+        (10, "quay.io/prometheus/node-exporter", "other"),
+    ]
+
+
+GO_POD_SPEC = """package e2e
+
+func workerPod(image string) corev1.PodSpec {
+	return corev1.PodSpec{
+		Containers: []corev1.Container{
+			{Name: "worker", Image: "busybox", Command: []string{"sleep", "5"}},
+			{Name: "sidecar", Image: image},
+		},
+	}
+}
+
+type Options struct {
+	Image: string
+}
+"""
+
+
+def test_go_container_image_field_with_a_docker_hub_name() -> None:
+    refs = added("test/e2e/pods_test.go", GO_POD_SPEC)
+    assert [(r.line, r.normalized()) for r in refs] == [(6, "docker.io/library/busybox")]
+
+
+def test_action_inputs_named_repository_are_not_an_image() -> None:
+    workflow = """jobs:
+  lint:
+    steps:
+      - name: Install ah
+        uses: jaxxstorm/action-install-gh-release@v2
+        with:
+          owner: artifacthub
+          repository: hub
+          name: ah
+          version: latest
+"""
+    assert added(".github/workflows/lint.yaml", workflow) == []
+    values = "exporter:\n  registry: quay.io\n  repository: prometheus/node-exporter\n  tag: v1.8.2\n"
+    refs = added("charts/x/values.yaml", values)
+    assert [r.normalized() for r in refs] == ["quay.io/prometheus/node-exporter:v1.8.2"]
+
+
+TUTORIAL_OUTPUT = """```
+Creating cluster "rfc2136" ...
+ ✓ Ensuring node image (kindest/node:v1.35.1) 🖼
+```
+
+Build the image `my-app:v0.3.1` first, then push the image.
+The image:tag pair is printed by the tool, and the image name:value form is a placeholder.
+"""
+
+
+def test_prose_names_a_tagged_image_right_after_the_word_image() -> None:
+    refs = added("docs/tutorials/rfc2136.md", TUTORIAL_OUTPUT)
+    assert [(r.line, r.normalized()) for r in refs] == [
+        (3, "docker.io/kindest/node:v1.35.1"), (6, "docker.io/library/my-app:v0.3.1"),
+    ]

@@ -10,6 +10,7 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
 
+from app.core.commands import image_arguments
 from app.core.filekinds import FileKind
 from app.core.values import Interpretation, interpret, is_known_registry
 
@@ -164,28 +165,50 @@ def _closing_quote(text: str, pos: int) -> int:
 
 
 def find_candidates(text: str, kind: FileKind, stages: frozenset[str] = frozenset(),
-                    args: dict[str, str] | None = None) -> list[Candidate]:
+                    args: dict[str, str] | None = None, base_args: frozenset[str] = frozenset()) -> list[Candidate]:
     """Every image reference on one line, in order, without overlaps."""
     if not _LINE_CUE.search(text):
+        return []
+    if kind == "markdown" and values_table_row(text):
         return []
     found: list[Candidate] = []
     if kind == "dockerfile":
         if _SYNTAX_DIRECTIVE.match(text):
             return []  # the BuildKit frontend that parses this file, never a deployed image
-        found += _dockerfile(text, stages, args or {})
-    found += _key_values(text, kind, args or {} if kind in _VARIABLE_KINDS else {})
+        found += _dockerfile(text, stages, args or {}, base_args)
+    else:
+        found += _embedded_from(text)
+    keyed = _key_values(text, kind, args or {} if kind in _VARIABLE_KINDS else {})
+    found += [c for c in keyed if not _overlaps(c.start, c.end, found)]
     found += _literals(text, found, kind)
     found += _bare(text, found)
+    if kind == "markdown":
+        found += _named_repositories(text, found)
+        found += _named_after_image(text, found)
+    found += _command_arguments(text, found)
     found.sort(key=lambda c: c.start)
     return found
+
+
+# A chart's values documentation (helm-docs and hand-written README tables) names a values key in
+# its first cell: | `image.repository` | string | `"registry.k8s.io/x"` |. Its default is documented
+# there; what deploys is values.yaml, where the same change is reported.
+_VALUES_TABLE_ROW = re.compile(r"^\s*\|\s*`?(?P<key>[A-Za-z_][\w-]*(?:\.[A-Za-z_][\w-]*|\[\d+\])+)`?\s*\|")
+_HOST_ENDINGS = ("io", "com", "org", "net", "dev", "cloud", "local", "internal")
+
+
+def values_table_row(text: str) -> bool:
+    m = _VALUES_TABLE_ROW.match(text)
+    return m is not None and m.group("key").rsplit(".", 1)[-1].lower() not in _HOST_ENDINGS
 
 
 def _overlaps(start: int, end: int, taken: Iterable[Candidate]) -> bool:
     return any(start < c.end and c.start < end for c in taken)
 
 
-def _dockerfile(text: str, stages: frozenset[str], args: dict[str, str]) -> list[Candidate]:
-    out: list[Candidate] = []
+def _dockerfile(text: str, stages: frozenset[str], args: dict[str, str],
+                base_args: frozenset[str] = frozenset()) -> list[Candidate]:
+    out = _base_arg(text, base_args)
     for pattern, context in ((_FROM, "dockerfile-from"), (_COPY_FROM, "dockerfile-copy-from")):
         m = pattern.match(text)
         if not m:
@@ -193,18 +216,62 @@ def _dockerfile(text: str, stages: frozenset[str], args: dict[str, str]) -> list
         raw = m.group("v")
         if raw.lower() == "scratch" or raw in stages or raw.isdigit():
             continue
+        if (alias := _alias_name(raw)) is not None and alias in base_args:
+            continue  # FROM ${BASE}: the image is written, and reported, on the ARG BASE= line
         value = interpret(_substitute_args(raw, args))
         if value is not None and not value.partial and (context == "dockerfile-from" or weak_ok(value)):
             out.append(Candidate(m.start("v"), m.end("v"), value, context))
     return out
 
 
-def dockerfile_context(texts: Iterable[str]) -> tuple[frozenset[str], dict[str, str]]:
-    """Build stage names (``FROM x AS name``) and ``ARG NAME=default`` values seen in these lines."""
+def _base_arg(text: str, base_args: frozenset[str]) -> list[Candidate]:
+    """``ARG BASE="debian:trixie-slim"`` where some ``FROM ${BASE}`` uses the whole value as its image."""
+    m = _ARG.match(text)
+    if m is None or m.group("name") not in base_args:
+        return []
+    start, end = m.span("v")
+    if text[start] in "\"'" and end - start >= 2 and text[end - 1] == text[start]:
+        start, end = start + 1, end - 1
+    value = interpret(text[start:end])
+    if value is None or value.partial or not weak_ok(value):
+        return []
+    return [Candidate(start, end, value, "dockerfile-arg")]
+
+
+def _alias_name(raw: str) -> str | None:
+    m = _ALIAS.match(raw)
+    return next(g for g in m.groups() if g) if m else None
+
+
+# A whole line that is a Dockerfile FROM instruction, inside a Tiltfile/Go/Python string or a shell
+# heredoc: ``FROM golang:1.26.2 as tilt``. Only a pinned image counts, so prose ("from the base") does not.
+_EMBEDDED_FROM = re.compile(r"^\s*FROM\s+(?:--\S+\s+)*(?P<v>[^\s\"'`]+)(?:\s+AS\s+[\w.-]+)?\s*$", re.IGNORECASE)
+
+
+def _embedded_from(text: str) -> list[Candidate]:
+    m = _EMBEDDED_FROM.match(text)
+    if m is None or not text.lstrip().startswith("FROM"):
+        return []
+    value = interpret(m.group("v"))
+    if value is None or value.partial or (value.tag is None and value.digest is None) or not weak_ok(value):
+        return []
+    return [Candidate(m.start("v"), m.end("v"), value, "dockerfile-from")]
+
+
+@dataclass(frozen=True, slots=True)
+class DockerfileContext:
+    stages: frozenset[str]  # build stage names (FROM x AS name)
+    args: dict[str, str]  # ARG NAME=default
+    base_args: frozenset[str]  # ARGs that some FROM uses as its whole image (FROM ${BASE})
+
+
+def dockerfile_context(texts: Iterable[str]) -> DockerfileContext:
+    """Build stage names, ``ARG NAME=default`` values and the ARGs a FROM takes its image from."""
     texts = list(texts)
     stages = frozenset(m.group("name") for t in texts if (m := _STAGE.match(t)))
     args = {m.group("name"): m.group("v").strip("\"'") for t in texts if (m := _ARG.match(t))}
-    return stages, args
+    froms = {_alias_name(m.group("v")) for t in texts if (m := _FROM.match(t))}
+    return DockerfileContext(stages, args, frozenset(name for name in args if name in froms))
 
 
 _VARIABLE_KINDS = {"makefile", "shell"}
@@ -251,6 +318,7 @@ def _key_values(text: str, kind: FileKind, variables: dict[str, str]) -> list[Ca
         raw = text[start:end]
         if kind in CODE_KINDS and not _literal_value(text, m, start):
             continue  # in code an unquoted value is an expression (image=image), not a reference
+        start, raw = _expansion_default(text, start, raw)
         if key == "uses":
             if not _DOCKER_URI.match(raw):
                 continue
@@ -262,7 +330,7 @@ def _key_values(text: str, kind: FileKind, variables: dict[str, str]) -> list[Ca
             value = _as_prefix(value)
         if is_image and kind in CODE_KINDS:
             # In code, `image: str` (an annotation) or `kind = "image"` is a word, not a reference.
-            accepted = _pinned_or_hosted(value)
+            accepted = _pinned_or_hosted(value) or (_container_field(text, m, kind) and weak_ok(value))
         elif is_image or key == "uses":
             accepted = weak_ok(value)
         else:
@@ -272,6 +340,20 @@ def _key_values(text: str, kind: FileKind, variables: dict[str, str]) -> list[Ca
     return out
 
 
+_DEFAULT_EXPANSION = re.compile(r"^\$\{\w+:?[-=](?P<d>[^{}$]+)\}$")
+
+
+def _expansion_default(text: str, start: int, raw: str) -> tuple[int, str]:
+    """``${E2E_IMAGE:-registry.k8s.io/x:v1}``: the literal default is what runs unless overridden.
+
+    The caller's override is unknown; the default written here is the reference the change sets.
+    """
+    m = _DEFAULT_EXPANSION.match(raw)
+    if m is None:
+        return start, raw
+    return start + m.start("d"), m.group("d")
+
+
 def _not_an_assignment(text: str, m: re.Match[str], kind: FileKind) -> bool:
     """A Makefile rule (``image: build``) or a label matcher (``{container="app"}``), not a key and value."""
     op = m.group("op")
@@ -279,6 +361,11 @@ def _not_an_assignment(text: str, m: re.Match[str], kind: FileKind) -> bool:
         return True
     before = text[m.start() - 1] if m.start() else ""
     return op == "=" and before in "{," and kind not in CODE_KINDS and kind != "shell" and m.start() > 0
+
+
+def _container_field(text: str, m: re.Match[str], kind: FileKind) -> bool:
+    """``Image: "busybox",`` in a Go struct literal: the field of a Kubernetes container spec."""
+    return kind == "go" and m.group("key") == "Image" and m.group("op") == ":" and text[m.end():m.end() + 1] == '"'
 
 
 def _pinned_or_hosted(v: Interpretation) -> bool:
@@ -312,8 +399,17 @@ def _resolved(raw: str, variables: dict[str, str]) -> Interpretation | None:
     value = interpret(raw)
     if not variables:
         return value
+    if _ALIAS.match(raw) and raw != _substitute_args(raw, variables):
+        return None  # NODE_IMAGE=$(NODE_IMAGE) passes a known variable on: it is reported where it is set
     resolved = interpret(_substitute_args(raw, variables))
-    return resolved if value is not None or (resolved is not None and not resolved.templated) else None
+    if resolved is not None and resolved.templated:
+        # Still templated: the registry and repository learnt from the known variables classify it,
+        # and the text is the one written on the line (where reviews point and suggestions replace).
+        return replace(resolved, text=raw) if value is not None else None
+    return resolved if value is not None or resolved is not None else None
+
+
+_ALIAS = re.compile(r"^(?:\$\{(\w+)\}|\$\((\w+)\)|\$(\w+))$")
 
 
 def _as_prefix(value: Interpretation) -> Interpretation:
@@ -380,6 +476,59 @@ def _names_registry(value: Interpretation) -> bool:
     """``"k8s.gcr.io:v3"``: a Docker Hub name that spells a registry host is written as an image."""
     last = value.repository.split("/")[-1] if value.repository else None
     return value.registry_implicit and is_known_registry(last)
+
+
+# A whole token in prose or a code block: a line of its own, a code span, a link's text.
+_TOKEN_EDGE_BEFORE = ("", " ", "`", "[", "(", "\t")
+_TOKEN_EDGE_AFTER = ("", " ", "`", "]", ")", "\t", ",", ".")
+
+
+def _named_repositories(text: str, taken: list[Candidate]) -> list[Candidate]:
+    """Documentation names an image repository without a tag ("push to registry.k8s.io/x/y").
+
+    Only on a registry known to hold images, so web hosts with paths (github.com/org/repo) stay out.
+    """
+    out: list[Candidate] = []
+    for m in _BARE.finditer(text):
+        start, end = m.span("ref")
+        if _overlaps(start, end, taken) or text[start - 1:start] not in _TOKEN_EDGE_BEFORE or (
+                text[end:end + 1] not in _TOKEN_EDGE_AFTER):
+            continue
+        value = interpret(m.group("ref"))
+        if value is not None and not value.partial and not value.templated and value.repository and (
+                value.tag is None and value.digest is None and is_known_registry(value.registry)
+                and _lower_host(value)):
+            out.append(Candidate(start, end, value, "text"))
+    return out
+
+
+# Prose and tool output name an image right after the word: "node image (kindest/node:v1.35.1)".
+_AFTER_IMAGE_WORD = re.compile(r"(?i)\bimage\s*[(`\"']?(?P<ref>[a-z0-9][\w./-]*:[\w][\w.-]*)(?=[)`\"'\s,]|$)")
+
+
+def _named_after_image(text: str, taken: list[Candidate]) -> list[Candidate]:
+    out: list[Candidate] = []
+    for m in _AFTER_IMAGE_WORD.finditer(text):
+        start, end = m.span("ref")
+        value = interpret(m.group("ref"))
+        if _overlaps(start, end, taken) or value is None or value.partial or value.templated:
+            continue
+        if weak_ok(value) and value.tag is not None and any(ch.isdigit() for ch in value.tag):
+            out.append(Candidate(start, end, value, "text"))
+    return out
+
+
+def _command_arguments(text: str, taken: list[Candidate]) -> list[Candidate]:
+    """``docker run [flags] IMAGE``, ``docker build -t NAME``: the command says the argument is an image."""
+    out: list[Candidate] = []
+    for arg in image_arguments(text):
+        if _overlaps(arg.start, arg.end, taken) or _ALIAS.match(arg.text):
+            continue  # a variable alone ("$IMAGE") is reported where it is assigned
+        value = interpret(arg.text)
+        if value is not None and not value.partial and weak_ok(value) and (
+                value.tag is not None or value.digest is not None or value.templated):
+            out.append(Candidate(arg.start, arg.end, value, "command-argument"))
+    return out
 
 
 def _bare(text: str, taken: list[Candidate]) -> list[Candidate]:

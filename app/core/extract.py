@@ -13,7 +13,7 @@ from dataclasses import dataclass, replace
 
 from app.core.classify import Classifier, default_classifier
 from app.core.comment_syntax import line_comment_start
-from app.core.detectors import Candidate, dockerfile_context, strong, variable_assignments
+from app.core.detectors import Candidate, DockerfileContext, dockerfile_context, strong, variable_assignments
 from app.core.diffs import FileDiff, Hunk, Line
 from app.core.filekinds import file_kind
 from app.core.longlines import find_candidates_bounded
@@ -46,10 +46,10 @@ class FileExtractor:
 
     def run(self) -> list[RefChange]:
         out: list[RefChange] = []
-        stages, args = self._dockerfile_context() if self.kind == "dockerfile" else (frozenset(), {})
+        docker = self._dockerfile_context() if self.kind == "dockerfile" else _NO_DOCKERFILE
         variables = {side: self._variables(side) for side in _SIDES} if self.kind in ("makefile", "shell") else {}
         for hunk in self.diff.hunks:
-            hits = [self._line_hit(line, stages, variables.get(_side(line), args))
+            hits = [self._line_hit(line, docker, variables.get(_side(line), docker.args))
                     for line in hunk.lines if line.kind != " "]
             splits, consumed = self._splits(hunk, hits)
             for hit in hits:
@@ -61,8 +61,9 @@ class FileExtractor:
             out += splits
         return out
 
-    def _line_hit(self, line: Line, stages: frozenset[str], args: dict[str, str]) -> _LineHit:
-        return _LineHit(line, _side(line), find_candidates_bounded(line.text, self.kind, stages, args))
+    def _line_hit(self, line: Line, docker: DockerfileContext, args: dict[str, str]) -> _LineHit:
+        hits = find_candidates_bounded(line.text, self.kind, docker.stages, args, docker.base_args)
+        return _LineHit(line, _side(line), hits)
 
     def _path(self, side: Side) -> str:
         """Where a reference is reported: the new path on both sides of a rename (GitHub reviews that path)."""
@@ -99,7 +100,7 @@ class FileExtractor:
             in_place=in_place, note=note,
         )
 
-    def _dockerfile_context(self) -> tuple[frozenset[str], dict[str, str]]:
+    def _dockerfile_context(self) -> DockerfileContext:
         texts = [ln.text for h in self.diff.hunks for ln in h.lines]
         for side in ("added", "removed"):
             full = self._read(side)
@@ -163,11 +164,13 @@ class FileExtractor:
             return None
         if repo is None:
             return None if with_candidates else self._unassembled(group, changed_keys, side)
+        written_registry = bool(fields.get("registry"))
         if not kustomize and "registry" not in fields and "." not in repo.split("/", 1)[0]:
             fields["registry"] = global_registry(view) or ""
         value = interpret(_join(fields, repo, kustomize))
+        # A registry the mapping writes makes it an image; the chart-wide fallback filled in above does not.
         if value is None or not (group.parent_is_image or kustomize or self.kind == "starlark"
-                                 or strong(value) or "registry" in fields):
+                                 or strong(value) or written_registry):
             return None
         first = min(group.lines[k] for k in changed_keys)
         context = "kustomize" if kustomize else ("starlark-split" if self.kind == "starlark" else "yaml-split")
@@ -189,6 +192,9 @@ class FileExtractor:
             note="the repository of this split reference is outside the diff context; "
                  "scan with --git to read it from the file",
         )
+
+
+_NO_DOCKERFILE = DockerfileContext(frozenset(), {}, frozenset())
 
 
 def repo_uses_name(fields: dict[str, str]) -> bool:

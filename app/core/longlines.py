@@ -69,14 +69,15 @@ def chunks(window: Span) -> Iterator[tuple[Span, Span]]:
 
 
 def find_candidates_bounded(text: str, kind: FileKind, stages: frozenset[str] = frozenset(),
-                            args: dict[str, str] | None = None) -> list[Candidate]:
+                            args: dict[str, str] | None = None,
+                            base_args: frozenset[str] = frozenset()) -> list[Candidate]:
     """:func:`find_candidates`, with lines over :data:`LONG_LINE` read through cue windows."""
     if len(text) <= LONG_LINE:
-        return find_candidates(text, kind, stages, args)
+        return find_candidates(text, kind, stages, args, base_args)
     out: list[Candidate] = []
     for window in windows(text):
         for chunk, core in chunks(window):
-            for c in find_candidates(text[chunk.start:chunk.end], kind, stages, args):
+            for c in find_candidates(text[chunk.start:chunk.end], kind, stages, args, base_args):
                 start, end = c.start + chunk.start, c.end + chunk.start
                 if not core.start <= start < core.end or (out and start < out[-1].end):
                     continue  # another chunk owns it, or it overlaps one already taken

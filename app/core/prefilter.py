@@ -28,6 +28,9 @@ _CUE_RE = re.compile(b"|".join(re.escape(c) for c in _CUES))
 # Few short substrings that every cue contains: scanning a whole file once per anchor is cheap.
 _ANCHORS = (b"image", b"regist", b"repo", b"docker", b"contain", b"tag", b"digest", b"newname", b".io/", b"img")
 _HOST_PATH_TAG = re.compile(rb"\.[a-z]{2,}(?::\d+)?/[\w.-]+(?:/[\w.-]+)*[:@]\w")
+# A Dockerfile FROM line inside another file (a Tiltfile string, a heredoc): Docker Hub names carry no cue.
+_EMBEDDED_FROM = re.compile(rb"^[+-][ \t]*FROM[ \t]+[\w.-]+[:@]\w", re.MULTILINE)
+_EMBEDDED_FROM_LINE = re.compile(rb"^[ \t]*FROM[ \t]+[\w.-]+[:@]\w", re.MULTILINE)
 
 
 class ImagePrefilter:
@@ -68,13 +71,16 @@ def _cue_lines(section: bytes) -> Iterator[int]:
         start = section.rfind(b"\n", 0, m.start()) + 1
         if _changed_at(section, start):
             yield start
+    for m in _EMBEDDED_FROM.finditer(section):
+        if _changed_at(section, m.start()):
+            yield m.start()
 
 
 def file_has_cue(content: bytes) -> bool:
     """The same cues on a whole file's content (every line counts): for auditing a tree."""
     lower = content.lower()
-    return (any(a in lower for a in _ANCHORS) and (
-        _CUE_RE.search(lower) is not None or b"image-review:" in lower)) or _HOST_PATH_TAG.search(content) is not None
+    worded = any(a in lower for a in _ANCHORS) and (_CUE_RE.search(lower) is not None or b"image-review:" in lower)
+    return worded or _HOST_PATH_TAG.search(content) is not None or _EMBEDDED_FROM_LINE.search(content) is not None
 
 
 def _any_between(sorted_positions: list[int], start: int, end: int) -> bool:

@@ -28,8 +28,8 @@ _NOT_PULLED = re.compile(
 )
 # Contexts where a reference without a tag is pulled as `latest`: an image field, FROM, a flag, a split
 # image written out; a code string or variable may get its tag joined on later.
-_PULL_CONTEXTS = frozenset({"yaml-image", "yaml-split", "dockerfile-from", "dockerfile-copy-from", "flag",
-                            "kustomize", "starlark-split"})
+_PULL_CONTEXTS = frozenset({"yaml-image", "yaml-split", "dockerfile-from", "dockerfile-arg", "dockerfile-copy-from",
+                            "flag", "kustomize", "starlark-split"})
 _PULL_COMMAND = re.compile(r"\b(docker|podman|nerdctl|crictl|ctr)\b.*\b(pull|run|create)\b|kubectl\s+run\b|"
                            r"--image[= ]|\bFROM\s|^\s*-?\s*[\"']?image[\"']?\s*:(?!=)", re.IGNORECASE)
 
