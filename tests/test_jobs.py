@@ -25,6 +25,7 @@ from app.jobs.huey_queue import (
     JobRecord,
     JobState,
     Verdict,
+    accept_job,
     advance_head,
     build_queue,
     decide_claim,
@@ -32,6 +33,8 @@ from app.jobs.huey_queue import (
     is_superseded,
     let_go,
     park,
+    resume,
+    take_queued,
 )
 from app.jobs.model import JobCounts, JobSuperseded, QueueSettings, ReviewJob, WorkerLost
 
@@ -185,6 +188,25 @@ def test_job_newer_than_the_record_is_not_superseded() -> None:
     record = HeadRecord("b", last_seq=5, prev_seq=4)
     assert not is_superseded(record, "a", 6)  # its own fold has not happened (yet)
     assert not is_superseded(None, "a", 1)
+
+
+def test_a_retry_runs_the_job_its_first_claim_merged_not_the_payload_huey_kept() -> None:
+    # opened at head a (message queued), then a push to b folds into that message before it runs.
+    first = accept_job(None, make_job(head="a"), 1, "t")
+    folded = accept_job(first.head, make_job(head="b"), 2, "u")
+    original = JobMessage("t", seq=1, gen=0, job=make_job(head="a"))  # what huey holds, and retries with
+    kwargs = {"now": 100.0, "lease_seconds": 10.0, "max_attempts": 5}
+
+    head, current = take_queued(folded.head, resume(None, original))
+    claim, record = decide_claim(None, head, current, **kwargs)  # type: ignore[arg-type]
+    assert claim.verdict is Verdict.RUN and current.job.head_sha == "b"
+    head = hold(head, current)
+
+    # The attempt fails; huey retries with the original payload (head a, seq 1).
+    head_again, retried = take_queued(head, resume(record, original))
+    claim, _ = decide_claim(record, head_again, retried, **kwargs)  # type: ignore[arg-type]
+    assert claim.verdict is Verdict.RUN and claim.attempt == 2
+    assert retried.job.head_sha == "b" and retried.seq == 2  # not given up as superseded by b
 
 
 def test_claim_decisions() -> None:

@@ -316,6 +316,17 @@ class Claim:
     attempt: int = 0
 
 
+def resume(record: JobRecord | None, message: JobMessage) -> JobMessage:
+    """The message to act on when its job already has a record (a retry, a recovered copy).
+
+    huey retries a task with the payload it first queued, but the first claim may have merged
+    newer deliveries into that message (`take_queued`); the record keeps the job that claim ran,
+    and the retry must run that one, not the stale payload (which a newer push supersedes)."""
+    if record is None or record.gen != message.gen or record.state is JobState.DONE:
+        return message
+    return replace(message, seq=record.seq, job=ReviewJob.from_dict(record.job))
+
+
 def decide_claim(
     record: JobRecord | None,
     head: HeadRecord | None,
@@ -1080,9 +1091,10 @@ class HueyJobQueue:
 
         def body(txn: Txn) -> tuple[Claim, JobMessage]:
             stored = HeadRecord.from_dict(txn.get(KIND_HEAD, key))
-            head, current = take_queued(stored, message)
+            record = JobRecord.from_dict(txn.get(KIND_JOB, message.token))
+            head, current = take_queued(stored, resume(record, message))
             claim, new = decide_claim(
-                JobRecord.from_dict(txn.get(KIND_JOB, message.token)),
+                record,
                 head,
                 current,
                 now=time.time(),
