@@ -14,7 +14,7 @@ import logging
 from dataclasses import dataclass
 from typing import Any
 
-from flask import Blueprint, Flask, Response, current_app, jsonify, request
+from flask import Blueprint, Flask, Response, current_app, g, jsonify, request
 
 from app.jobs.model import JobQueue, ReviewJob
 from app.service.payloads import (
@@ -47,6 +47,9 @@ PULL_REQUEST_ACTIONS = frozenset({"opened", "synchronize", "reopened", "ready_fo
 # Approvals and their withdrawal change the outcome of change control; plain comments do not.
 REVIEW_STATES = frozenset({"approved", "changes_requested"})
 _READ_CHUNK = 64 * 1024
+# The "status" of the answer's body, also kept on flask.g under this name, so that whoever counts
+# answers (app.service.metrics) need not parse the JSON it was just serialized to.
+ANSWER_STATUS = "image_review_answer_status"
 
 
 @dataclass(frozen=True)
@@ -331,6 +334,7 @@ def _dispatch(queue: JobQueue, delivery: Delivery) -> tuple[Response, int]:
     for job in routing.jobs:
         fields = {**context, "pr": job.pr_number, "head_sha": job.head_sha, "rerun": job.rerun}
         _log(logging.INFO, f"review of #{job.pr_number} queued", fields)
+    setattr(g, ANSWER_STATUS, "queued")
     return jsonify({"status": "queued", "jobs": [_job_summary(job) for job in routing.jobs]}), 202
 
 
@@ -357,6 +361,7 @@ def _read_body(limit: int) -> bytes | None:
 
 def _answer(status: int, state: str, detail: str = "") -> tuple[Response, int]:
     body: dict[str, str] = {"status": state}
+    setattr(g, ANSWER_STATUS, state)
     if detail:
         body["detail"] = detail
     return jsonify(body), status
