@@ -445,6 +445,9 @@ class _SqliteTxn:
         self._cursor = cursor
         self._queue = queue
         self._now = now
+        # Counter increments wait for the end of the transaction and go out as one statement:
+        # an accepted delivery bumps two or three of them.
+        self._increments: dict[str, int] = {}
 
     def get(self, kind: str, key: str) -> dict[str, Any] | None:
         self._cursor.execute(
@@ -476,11 +479,24 @@ class _SqliteTxn:
         return _sqlite_incr(self._cursor, self._queue, _SEQ_COUNTER, 1)
 
     def incr(self, counter: str, amount: int = 1) -> None:
-        _sqlite_incr(self._cursor, self._queue, counter, amount)
+        self._increments[counter] = self._increments.get(counter, 0) + amount
 
     def enqueue(self, data: bytes) -> None:
         # huey's own insert, run inside this transaction (see JoinableSqliteStorage).
         self._storage.enqueue(data, None)
+
+    def flush(self) -> None:
+        """Write the counter increments (called once, before the transaction commits)."""
+        if not self._increments:
+            return
+        rows = [(self._queue, key, amount) for key, amount in self._increments.items()]
+        placeholders = ", ".join("(?, ?, ?)" for _ in rows)
+        self._cursor.execute(
+            f"insert into ir_counter (queue, key, value) values {placeholders} "  # only placeholders
+            "on conflict (queue, key) do update set value = value + excluded.value",
+            [value for row in rows for value in row],
+        )
+        self._increments.clear()
 
 
 def _sqlite_add_delivery(cursor: Any, queue: str, delivery_id: str, ttl: float, now: float) -> bool:
@@ -599,7 +615,10 @@ class SqliteStore:
     def transact(self, keys: Sequence[tuple[str, str]], body: Callable[[Txn], T]) -> T:
         # BEGIN EXCLUSIVE: the whole body is one serialized transaction across processes.
         with self._storage.db(commit=True) as cursor:
-            return body(_SqliteTxn(self._storage, cursor, self._queue, time.time()))
+            txn = _SqliteTxn(self._storage, cursor, self._queue, time.time())
+            result = body(txn)
+            txn.flush()
+            return result
 
     def expired_leases(self, kind: str, now: float, limit: int) -> list[str]:
         with self._storage.db() as cursor:
