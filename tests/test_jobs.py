@@ -24,6 +24,7 @@ from app.jobs.huey_queue import (
     JobMessage,
     JobRecord,
     JobState,
+    Txn,
     Verdict,
     accept_job,
     advance_head,
@@ -285,6 +286,24 @@ def test_enqueue_runs_the_handler_once_with_an_equal_job(harness: Harness) -> No
     assert active_leases(queue) == []
     counts = queue.counts()
     assert (counts.enqueued, counts.started, counts.succeeded, counts.failed) == (1, 1, 1, 0)
+
+
+def test_counters_commit_with_their_transaction_and_only_with_it(harness: Harness) -> None:
+    queue = harness.queue()
+    assert queue.accept("d-1", [make_job(pr=7, head="a")])
+    assert queue.accept("d-2", [make_job(pr=7, head="a")])  # folds into the waiting job
+    assert queue.accept("d-3", [make_job(pr=7, head="b")])  # a newer head replaces it
+    counts = queue.counts()
+    assert (counts.enqueued, counts.coalesced, counts.superseded) == (3, 1, 1)
+
+    def fails_after_counting(txn: Txn) -> None:
+        txn.incr("jobs.enqueued", 5)
+        raise RuntimeError("the transaction fails after counting")
+
+    with pytest.raises(RuntimeError):
+        queue.store.transact([], fails_after_counting)
+    assert queue.counts() == counts
+    assert queue.depth() == 1
 
 
 def test_jobs_are_durable_once_enqueue_returns(harness: Harness) -> None:

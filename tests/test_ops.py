@@ -196,8 +196,8 @@ def test_serve_receives_reviews_and_reports(
 
     assert server.stop() == 0
     errors = json_lines(server.lines("stderr"))
-    queued = [e for e in errors if e.get("delivery_id") == delivery.delivery_id and "queued" in e["message"]]
-    assert queued and queued[0]["repo"] == pull.repo and queued[0]["pr"] == pull.number
+    # One line per delivery: the access line carries the receiver's decision, no second line.
+    assert not [e for e in errors if e.get("delivery_id") == delivery.delivery_id and "queued" in e["message"]]
     [job] = [e for e in errors if e["logger"] == "app.service.runtime" and e.get("outcome") == "reviewed"]
     assert job["delivery_id"] == delivery.delivery_id
     assert job["head_sha"] == pull.head_sha
@@ -205,6 +205,8 @@ def test_serve_receives_reviews_and_reports(
     access = json_lines(server.lines("stdout"))
     [hook] = [e for e in access if e.get("path") == "/webhook"]
     assert hook["status"] == 202 and hook["method"] == "POST" and hook["delivery_id"] == delivery.delivery_id
+    assert hook["message"] == f"POST /webhook 202: review of #{pull.number} queued"
+    assert hook["repo"] == pull.repo and hook["pr"] == pull.number and hook["head_sha"] == pull.head_sha
     assert "duration_ms" in hook
 
 

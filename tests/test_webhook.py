@@ -19,7 +19,7 @@ from memory_queue import MemoryQueue
 from app.jobs.model import ReviewJob
 from app.service.factory import create_app
 from app.service.settings import Settings
-from app.service.webhook import Delivery, route
+from app.service.webhook import DECISION_KEY, Delivery, route
 from app.testing.fake_github import (
     SignedDelivery,
     check_payload,
@@ -404,6 +404,79 @@ def test_queued_log_record_is_structured(client: FlaskClient, caplog: pytest.Log
         "pr": 31,
         "head_sha": "a" * 40,
     }
+
+
+def test_with_an_access_log_decisions_ride_on_the_access_line(
+    settings: Settings, queue: MemoryQueue, caplog: pytest.LogCaptureFixture
+) -> None:
+    app = create_app(settings, queue, access_log=True)
+    environs = keep_environs(app)
+    client = app.test_client()
+    caplog.set_level(logging.INFO, logger="app.service.webhook")
+    response = deliver(client, "pull_request", pull_request_payload(number=32), delivery_id="d-32")
+    assert response.status_code == 202
+    decision = environs[-1][DECISION_KEY]
+    assert decision.message == "review of #32 queued"
+    assert {k: decision.fields[k] for k in ("delivery_id", "repo", "pr", "head_sha")} == {
+        "delivery_id": "d-32",
+        "repo": REPO,
+        "pr": 32,
+        "head_sha": "a" * 40,
+    }
+    assert deliver(client, "pull_request", pull_request_payload(number=32), delivery_id="d-32").status_code == 200
+    assert environs[-1][DECISION_KEY].message == "duplicate delivery dropped"
+    assert not [r for r in caplog.records if r.levelno >= logging.INFO and "d-32" in r.getMessage()]
+    # Warnings keep a line of their own.
+    assert post(client, signed_delivery("wrong", "pull_request", pull_request_payload())).status_code == 401
+    assert DECISION_KEY not in environs[-1]
+    assert "signature mismatch" in caplog.text
+
+
+def keep_environs(app: Flask) -> list[dict[str, Any]]:
+    """The WSGI environ of each request, as the server sees it once the app has answered."""
+    seen: list[dict[str, Any]] = []
+    inner = app.wsgi_app
+
+    def wsgi(environ: dict[str, Any], start_response: Any) -> Any:
+        seen.append(environ)
+        return inner(environ, start_response)
+
+    app.wsgi_app = wsgi  # type: ignore[method-assign]
+    return seen
+
+
+def test_gunicorn_access_line_carries_the_decision() -> None:
+    from datetime import timedelta
+    from io import StringIO
+    from types import SimpleNamespace
+
+    from gunicorn.config import Config
+
+    from app.service.gunicorn_conf import JsonLogger
+    from app.service.webhook import Decision
+
+    cfg = Config()
+    cfg.set("accesslog", "-")
+    logger = JsonLogger(cfg)
+    out = StringIO()
+    for handler in logger.access_log.handlers:
+        handler.setStream(out)
+    fields = {"delivery_id": "d-7", "event": "pull_request", "repo": REPO, "pr": 7, "head_sha": "b" * 40}
+    environ = {
+        "REQUEST_METHOD": "POST",
+        "PATH_INFO": "/webhook",
+        "HTTP_X_GITHUB_DELIVERY": "d-7",
+        "HTTP_X_GITHUB_EVENT": "pull_request",
+        DECISION_KEY: Decision("review of #7 queued", fields),
+    }
+    logger.access(SimpleNamespace(status="202 ACCEPTED", sent=40), None, environ, timedelta(milliseconds=3))
+    logger.access(SimpleNamespace(status="200 OK", sent=9), None, {"REQUEST_METHOD": "GET", "PATH_INFO": "/healthz"},
+                  timedelta(milliseconds=1))
+    hook, health = (json.loads(line) for line in out.getvalue().splitlines())
+    assert hook["message"] == "POST /webhook 202: review of #7 queued"
+    assert (hook["status"], hook["repo"], hook["pr"], hook["head_sha"]) == (202, REPO, 7, "b" * 40)
+    assert hook["duration_ms"] == 3.0
+    assert health["message"] == "GET /healthz 200" and "pr" not in health
 
 
 # -- health ------------------------------------------------------------------------------------

@@ -30,6 +30,7 @@ def create_app(
     *,
     consumer_threads: int = 0,
     configure_logs: bool = False,
+    access_log: bool = False,
 ) -> Flask:
     """Build the web app: settings (from os.environ when not given), the webhook blueprint, the
     queue, and ``GET /metrics``.
@@ -38,6 +39,8 @@ def create_app(
     with ``consumer_threads > 0`` and the embedded store (no Redis URL) this process competes to
     run the embedded consumer (see app.service.runtime), stopped by ``stop_consumer(app)`` or at exit.
     ``configure_logs`` sends this process's logs to stderr as JSON lines (app.service.logs).
+    ``access_log`` says the server writes an access line per request that adds the receiver's
+    decision (gunicorn with app.service.gunicorn_conf.JsonLogger): routine decisions go there.
     """
     from flask import Flask
 
@@ -53,7 +56,7 @@ def create_app(
     if queue is None:
         queue = _default_queue(settings)
     app = Flask(__name__)
-    app.extensions[EXTENSION_KEY] = AppState(settings=settings, queue=queue)
+    app.extensions[EXTENSION_KEY] = AppState(settings=settings, queue=queue, access_log=access_log)
     app.register_blueprint(webhook_blueprint())
     metrics.install(app, queue)
     if consumer_threads > 0 and not settings.redis_url:

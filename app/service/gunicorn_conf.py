@@ -14,7 +14,9 @@ Choices, and why:
 * ``timeout = 30``: GitHub gives up on a delivery after 10 s, so a request still running at 30 s
   is stuck. ``graceful_timeout = 30`` covers the embedded consumer's shutdown (25 s for running
   jobs); what it cuts short is recovered by the queue's leases.
-* logs: the error log and the access log as JSON lines (``JsonLogger``).
+* logs: the error log and the access log as JSON lines (``JsonLogger``). A webhook delivery's
+  access line also carries the receiver's decision ("review of #12 queued", repository, pull
+  request, head): one line per delivery, not two.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from gunicorn import glogging
 from gunicorn.app.base import BaseApplication
 
 from app.service.logs import make_formatter
+from app.service.webhook import DECISION_KEY, Decision
 
 if TYPE_CHECKING:
     from flask import Flask
@@ -141,7 +144,9 @@ class JsonLogger(glogging.Logger):  # type: ignore[misc]  # gunicorn has no type
         code = int(str(status).split(None, 1)[0]) if status else 0
         method = environ.get("REQUEST_METHOD", "-")
         path = environ.get("PATH_INFO", "-")
-        fields = {
+        decision = environ.get(DECISION_KEY)
+        fields = dict(decision.fields) if isinstance(decision, Decision) else {}
+        fields |= {
             "method": method,
             "path": path,
             "status": code,
@@ -153,7 +158,10 @@ class JsonLogger(glogging.Logger):  # type: ignore[misc]  # gunicorn has no type
             "event": environ.get("HTTP_X_GITHUB_EVENT"),
         }
         try:
-            self.access_log.info("%s %s %s", method, path, code, extra=fields)
+            if isinstance(decision, Decision):
+                self.access_log.info("%s %s %s: %s", method, path, code, decision.message, extra=fields)
+            else:
+                self.access_log.info("%s %s %s", method, path, code, extra=fields)
         except Exception:  # an access log line must never fail a request
             self.error_log.exception("access log failed")
 
@@ -183,7 +191,12 @@ class ServeApplication(BaseApplication):  # type: ignore[misc]  # gunicorn has n
         from app.service.factory import create_app
 
         # Runs in each worker after the fork (preload_app is off).
-        return create_app(self.settings, consumer_threads=self.consumer_threads, configure_logs=True)
+        return create_app(
+            self.settings,
+            consumer_threads=self.consumer_threads,
+            configure_logs=True,
+            access_log=bool(self.cfg.accesslog),
+        )
 
 
 def log_level_name() -> str:

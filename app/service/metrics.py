@@ -359,7 +359,9 @@ def install(app: Flask, queue: QueueLike) -> None:
     Counting from the answer keeps the receiver free of metrics code. The event header is only
     believed once the signature was checked (not on 401 and 413 answers).
     """
-    from flask import Response, request
+    from flask import Response, g, request
+
+    from app.service.webhook import ANSWER_STATUS
 
     def metrics_view() -> Response:
         return Response(render(queue), mimetype=CONTENT_TYPE)
@@ -368,8 +370,10 @@ def install(app: Flask, queue: QueueLike) -> None:
         if request.endpoint != WEBHOOK_ENDPOINT:
             return response
         try:
-            body = response.get_json(silent=True) if response.is_json else None
-            body_status = body.get("status") if isinstance(body, dict) else None
+            body_status = g.get(ANSWER_STATUS)
+            if body_status is None:  # an answer not made by the receiver (an error handler's)
+                body = response.get_json(silent=True) if response.is_json else None
+                body_status = body.get("status") if isinstance(body, dict) else None
             outcome = delivery_outcome(response.status_code, body_status if isinstance(body_status, str) else None)
             verified = response.status_code not in (401, 413)
             event = request.headers.get("X-GitHub-Event", "").strip() if verified else UNVERIFIED

@@ -14,7 +14,7 @@ import logging
 from dataclasses import dataclass
 from typing import Any
 
-from flask import Blueprint, Flask, Response, current_app, jsonify, request
+from flask import Blueprint, Flask, Response, current_app, g, jsonify, request
 
 from app.jobs.model import JobQueue, ReviewJob
 from app.service.payloads import (
@@ -47,6 +47,12 @@ PULL_REQUEST_ACTIONS = frozenset({"opened", "synchronize", "reopened", "ready_fo
 # Approvals and their withdrawal change the outcome of change control; plain comments do not.
 REVIEW_STATES = frozenset({"approved", "changes_requested"})
 _READ_CHUNK = 64 * 1024
+# The "status" of the answer's body, also kept on flask.g under this name, so that whoever counts
+# answers (app.service.metrics) need not parse the JSON it was just serialized to.
+ANSWER_STATUS = "image_review_answer_status"
+# The WSGI environ key under which the receiver leaves its decision (message and fields) for the
+# server's access log line, when that line is written (see AppState.access_log).
+DECISION_KEY = "image_review.decision"
 
 
 @dataclass(frozen=True)
@@ -55,6 +61,10 @@ class AppState:
 
     settings: Settings
     queue: JobQueue
+    # The server writes one access line per request and adds the decision left in the environ
+    # (app.service.gunicorn_conf): the receiver's routine decisions then go there instead of a
+    # second line of their own. Warnings and errors always get their own line.
+    access_log: bool = False
 
 
 def app_state(app: Flask) -> AppState:
@@ -289,7 +299,7 @@ def receive() -> tuple[Response, int]:
         return _answer(400, "error", "payload is nested too deeply")
     if not isinstance(payload, dict):
         return _answer(400, "error", "payload is not a JSON object")
-    return _dispatch(state.queue, Delivery(delivery_id, event, payload))
+    return _dispatch(state, Delivery(delivery_id, event, payload))
 
 
 def healthz() -> tuple[Response, int]:
@@ -306,10 +316,10 @@ def signature_matches(secret: str, body: bytes, header: str) -> bool:
     return hmac.compare_digest(expected.encode("ascii"), header.strip().encode("utf-8"))
 
 
-def _dispatch(queue: JobQueue, delivery: Delivery) -> tuple[Response, int]:
-    context = _delivery_context(delivery)
+def _dispatch(state: AppState, delivery: Delivery) -> tuple[Response, int]:
+    queue, context = state.queue, _delivery_context(delivery)
     if delivery.event == "ping":
-        _log(logging.INFO, "ping", context)
+        _decided(state, "ping", context)
         return _answer(200, "pong")
     try:
         routing = route(delivery)
@@ -317,20 +327,24 @@ def _dispatch(queue: JobQueue, delivery: Delivery) -> tuple[Response, int]:
         _log(logging.WARNING, f"payload rejected: {exc}", context)
         return _answer(400, "error", f"{delivery.name}: {exc}")
     if not routing.jobs:
-        _log(logging.INFO, f"ignored: {routing.note}", context)
+        _decided(state, f"ignored: {routing.note}", context)
         return _answer(202, "ignored", routing.note)
     try:
         # Dedupe and enqueue are one transaction: a failure records nothing, so the delivery
         # GitHub shows as failed can be redelivered once the queue is back.
         if not queue.accept(delivery.delivery_id, routing.jobs):
-            _log(logging.INFO, "duplicate delivery dropped", context)
+            _decided(state, "duplicate delivery dropped", context)
             return _answer(200, "duplicate delivery")
     except Exception:
         _log(logging.ERROR, "could not queue the delivery", context, exc_info=True)
         return _answer(503, "error", "job queue unavailable")
     for job in routing.jobs:
         fields = {**context, "pr": job.pr_number, "head_sha": job.head_sha, "rerun": job.rerun}
-        _log(logging.INFO, f"review of #{job.pr_number} queued", fields)
+        if len(routing.jobs) == 1:
+            _decided(state, f"review of #{job.pr_number} queued", fields)
+        else:  # one access line cannot carry several pull requests
+            _log(logging.INFO, f"review of #{job.pr_number} queued", fields)
+    setattr(g, ANSWER_STATUS, "queued")
     return jsonify({"status": "queued", "jobs": [_job_summary(job) for job in routing.jobs]}), 202
 
 
@@ -357,6 +371,7 @@ def _read_body(limit: int) -> bytes | None:
 
 def _answer(status: int, state: str, detail: str = "") -> tuple[Response, int]:
     body: dict[str, str] = {"status": state}
+    setattr(g, ANSWER_STATUS, state)
     if detail:
         body["detail"] = detail
     return jsonify(body), status
@@ -390,6 +405,28 @@ def _pr_number(payload: dict[str, Any]) -> int | None:
         if isinstance(number, int):
             return number
     return None
+
+
+def _decided(state: AppState, message: str, fields: dict[str, Any]) -> None:
+    """Log a routine decision: on the access line when the server writes one, else a line of its own.
+
+    One line per delivery instead of two halves the logging cost of a burst; the access line then
+    carries the delivery id, event, repository, pull request and head with status and duration.
+    """
+    if not state.access_log:
+        _log(logging.INFO, message, fields)
+        return
+    request.environ[DECISION_KEY] = Decision(message, fields)
+    if logger.isEnabledFor(logging.DEBUG):
+        _log(logging.DEBUG, message, fields)
+
+
+@dataclass(frozen=True)
+class Decision:
+    """What the receiver decided about a delivery, for the access log line."""
+
+    message: str
+    fields: dict[str, Any]
 
 
 def _log(level: int, message: str, fields: dict[str, Any], *, exc_info: bool = False) -> None:
