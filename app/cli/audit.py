@@ -5,11 +5,10 @@ from __future__ import annotations
 import argparse
 import sys
 from datetime import date
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 from app.cli.check import online
-from app.cli.common import POLICY_PATH, Exit, SubParsers, add_network_options, parse_date, policy_for
+from app.cli.common import POLICY_PATH, Exit, SubParsers, add_network_options, parse_date, policy_for, repo_at_ref
 
 if TYPE_CHECKING:
     from app.analysis.audit import AuditReport
@@ -35,16 +34,9 @@ def cmd_audit(args: argparse.Namespace) -> int:
     import json
 
     from app.analysis.audit import audit_tree, format_audit
-    from app.local.inputs import GitRepo, InputError
     from app.report.dashboard import board_markdown
 
-    if not Path(args.repo).is_dir():
-        raise InputError(f"--repo {args.repo}: no such directory")
-    repo = GitRepo(args.repo)
-    try:
-        rev = repo.resolve(args.ref)
-    except InputError:
-        raise InputError(f"bad ref {args.ref!r}: not a commit in {args.repo}") from None
+    repo, rev = repo_at_ref(args)
     policy = policy_for(args, None, repo, rev)
     today = args.today or date.today()
     report = audit_tree(repo, rev, policy, today)

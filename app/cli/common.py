@@ -67,6 +67,19 @@ def load_input(args: argparse.Namespace) -> ChangeInput:
     return from_git(args.git, args.repo)
 
 
+def repo_at_ref(args: argparse.Namespace) -> tuple[GitRepo, str]:
+    """``--repo`` and ``--ref`` as a repository and a resolved commit; bad ones are usage errors."""
+    from app.local.inputs import GitRepo, InputError
+
+    if not Path(args.repo).is_dir():
+        raise InputError(f"--repo {args.repo}: no such directory")
+    repo = GitRepo(args.repo)
+    try:
+        return repo, repo.resolve(args.ref)
+    except InputError:
+        raise InputError(f"bad ref {args.ref!r}: not a commit in {args.repo}") from None
+
+
 def policy_for(
     args: argparse.Namespace, change: ChangeInput | None, repo: GitRepo | None = None, ref: str | None = None
 ) -> Policy:

@@ -12,7 +12,7 @@ import sys
 from datetime import date
 from pathlib import Path
 
-from app.cli.common import POLICY_PATH, Exit, SubParsers, parse_date, policy_for
+from app.cli.common import POLICY_PATH, Exit, SubParsers, parse_date, policy_for, repo_at_ref
 
 
 def register(sub: SubParsers[argparse.ArgumentParser]) -> None:
@@ -32,15 +32,9 @@ def cmd_switch_back(args: argparse.Namespace) -> int:
     from app.analysis.staging_board import build_board
     from app.analysis.switch_back import apply_edits, edits_by_path, plan_switch_back, unified_diff
     from app.cli.check import registry_client
-    from app.local.inputs import GitRepo, InputError
+    from app.local.inputs import InputError
 
-    if not Path(args.repo).is_dir():
-        raise InputError(f"--repo {args.repo}: no such directory")
-    repo = GitRepo(args.repo)
-    try:
-        rev = repo.resolve(args.ref)
-    except InputError:
-        raise InputError(f"bad ref {args.ref!r}: not a commit in {args.repo}") from None
+    repo, rev = repo_at_ref(args)
     policy = policy_for(args, None, repo, rev)
     if not policy.registry_verification.enabled:
         raise InputError("switch-back needs the registries (is the build promoted?), but the policy sets "
