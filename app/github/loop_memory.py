@@ -9,12 +9,12 @@ looks the issue and pull requests up, and a remembered id that has gone stale is
 from __future__ import annotations
 
 import json
-import sqlite3
 import threading
-import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Protocol
+
+from app.github.text_records import RedisTextRecords, SqliteTextRecords
 
 
 @dataclass(slots=True)
@@ -69,51 +69,25 @@ class SqliteLoopStore:
     """Records in a SQLite file beside the queue, shared by the processes of one host."""
 
     def __init__(self, path: Path, ttl: float = 90 * 24 * 3600.0) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self._path = str(path)
-        self._ttl = ttl
-        self._local = threading.local()
-        with self._connect() as db:
-            db.execute("create table if not exists loop_memory (repo text primary key, value text not null, "
-                       "expires real not null)")
-
-    def _connect(self) -> sqlite3.Connection:
-        db: sqlite3.Connection | None = getattr(self._local, "db", None)
-        if db is None:
-            db = sqlite3.connect(self._path, timeout=30.0)
-            db.execute("pragma journal_mode=wal")
-            self._local.db = db
-        return db
+        self._records = SqliteTextRecords(path, "loop_memory", ttl)
 
     def load(self, repo: str) -> LoopMemory | None:
-        row = self._connect().execute("select value from loop_memory where repo = ? and expires > ?",
-                                      (repo, time.time())).fetchone()
-        return None if row is None else LoopMemory.from_json(row[0])
+        raw = self._records.get(repo)
+        return None if raw is None else LoopMemory.from_json(raw)
 
     def save(self, repo: str, memory: LoopMemory) -> None:
-        with self._connect() as db:
-            db.execute("insert into loop_memory (repo, value, expires) values (?, ?, ?) on conflict (repo) do update "
-                       "set value = excluded.value, expires = excluded.expires",
-                       (repo, memory.to_json(), time.time() + self._ttl))
+        self._records.put(repo, memory.to_json())
 
 
 class RedisLoopStore:
     """One key per repository on the queue's Redis (the scale-out deployment)."""
 
     def __init__(self, url: str, prefix: str = "image-review:staging-loop:", ttl: float = 90 * 24 * 3600.0) -> None:
-        import redis
-
-        self._conn = redis.Redis.from_url(url)
-        self._prefix = prefix
-        self._ttl_ms = int(ttl * 1000)
+        self._records = RedisTextRecords(url, prefix, ttl)
 
     def load(self, repo: str) -> LoopMemory | None:
-        raw = self._conn.get(self._prefix + repo)
-        if raw is None:
-            return None
-        if not isinstance(raw, str | bytes):
-            raise TypeError(f"unexpected value type from Redis: {type(raw).__name__}")
-        return LoopMemory.from_json(raw)
+        raw = self._records.get(repo)
+        return None if raw is None else LoopMemory.from_json(raw)
 
     def save(self, repo: str, memory: LoopMemory) -> None:
-        self._conn.set(self._prefix + repo, memory.to_json(), px=self._ttl_ms)
+        self._records.put(repo, memory.to_json())

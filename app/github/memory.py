@@ -19,13 +19,13 @@ embedded deployment), ``RedisMemory`` (the scale-out deployment).
 from __future__ import annotations
 
 import json
-import sqlite3
 import threading
-import time
 from collections import OrderedDict
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
+
+from app.github.text_records import RedisTextRecords, SqliteTextRecords
 
 # Check runs are remembered for the newest heads only: older heads are never re-run in practice.
 MAX_HEADS = 20
@@ -121,58 +121,25 @@ class SqliteMemory:
     """A table in a SQLite file, shared by every process on the host; records expire after ``ttl``."""
 
     def __init__(self, path: Path, ttl: float = 90 * 24 * 3600.0) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self._path = str(path)
-        self._ttl = ttl
-        self._local = threading.local()
-        with self._connect() as db:
-            db.execute(
-                "create table if not exists pull_memory (key text primary key, value text not null, "
-                "expires real not null)"
-            )
-
-    def _connect(self) -> sqlite3.Connection:
-        db: sqlite3.Connection | None = getattr(self._local, "db", None)
-        if db is None:
-            db = sqlite3.connect(self._path, timeout=30.0)
-            db.execute("pragma journal_mode=wal")
-            self._local.db = db
-        return db
+        self._records = SqliteTextRecords(path, "pull_memory", ttl)
 
     def load(self, repo: str, number: int) -> PullMemory | None:
-        row = (
-            self._connect()
-            .execute("select value from pull_memory where key = ? and expires > ?", (_key(repo, number), time.time()))
-            .fetchone()
-        )
-        return None if row is None else PullMemory.from_json(row[0])
+        raw = self._records.get(_key(repo, number))
+        return None if raw is None else PullMemory.from_json(raw)
 
     def save(self, repo: str, number: int, memory: PullMemory) -> None:
-        with self._connect() as db:
-            db.execute(
-                "insert into pull_memory (key, value, expires) values (?, ?, ?) "
-                "on conflict (key) do update set value = excluded.value, expires = excluded.expires",
-                (_key(repo, number), memory.to_json(), time.time() + self._ttl),
-            )
+        self._records.put(_key(repo, number), memory.to_json())
 
 
 class RedisMemory:
     """One key per pull request on the queue's Redis."""
 
     def __init__(self, url: str, prefix: str = "image-review:memory:", ttl: float = 90 * 24 * 3600.0) -> None:
-        import redis
-
-        self._conn = redis.Redis.from_url(url)
-        self._prefix = prefix
-        self._ttl_ms = int(ttl * 1000)
+        self._records = RedisTextRecords(url, prefix, ttl)
 
     def load(self, repo: str, number: int) -> PullMemory | None:
-        raw = self._conn.get(self._prefix + _key(repo, number))
-        if raw is None:
-            return None
-        if not isinstance(raw, str | bytes):
-            raise TypeError(f"unexpected value type from Redis: {type(raw).__name__}")
-        return PullMemory.from_json(raw)
+        raw = self._records.get(_key(repo, number))
+        return None if raw is None else PullMemory.from_json(raw)
 
     def save(self, repo: str, number: int, memory: PullMemory) -> None:
-        self._conn.set(self._prefix + _key(repo, number), memory.to_json(), px=self._ttl_ms)
+        self._records.put(_key(repo, number), memory.to_json())
