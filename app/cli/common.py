@@ -57,11 +57,12 @@ def add_network_options(parser: argparse.ArgumentParser) -> None:
                          help="ask no registry, even when the policy sets registry_verification.cli: true")
 
 
-def load_input(args: argparse.Namespace) -> ChangeInput:
+def load_input(args: argparse.Namespace, *, references_only: bool = False) -> ChangeInput:
+    """The change the arguments name; references_only: the caller needs no file without a reference."""
     from app.local.inputs import from_diff, from_git, from_patches
 
     if args.diff is not None:
-        return from_diff(args.diff)
+        return from_diff(args.diff, references_only=references_only)
     if args.patches is not None:
         return from_patches(args.patches)
     return from_git(args.git, args.repo)

@@ -14,20 +14,23 @@ turning invalid bytes into U+FFFD.
 
 from __future__ import annotations
 
-import email
-import email.policy
 import gc
 import mmap
 import os
 import re
 import stat
+from bisect import bisect_left
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from email.headerregistry import Address
-from email.message import Message
 from itertools import chain
-from typing import Literal, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Literal, Protocol, runtime_checkable
+
+from app.core.prefilter import CueIndex
+
+if TYPE_CHECKING:
+    from email.headerregistry import Address
+    from email.message import Message
 
 LineKind = Literal["+", "-", " "]
 
@@ -36,7 +39,9 @@ class DiffError(ValueError):
     """The input is not a diff we can read; the message is meant for the user."""
 
 
-@dataclass(frozen=True, slots=True)
+# Not frozen: a frozen dataclass sets each field through object.__setattr__, and a big diff makes
+# hundreds of thousands of these. Nothing changes a Line once built; it stays hashable.
+@dataclass(slots=True, unsafe_hash=True)
 class Line:
     kind: LineKind
     text: str  # without the leading marker and without the line ending
@@ -52,6 +57,10 @@ class Hunk:
     new_len: int
     section: str  # the text after the second "@@" (function context), may be ""
     lines: list[Line] = field(default_factory=list)
+    # Indexes into `lines` of the runs of changed lines in which a prefilter found a cue, when it
+    # vouches that no other changed line of this kind of file can hold a reference; None: look at
+    # every changed line.
+    cued: frozenset[int] | None = field(default=None, compare=False)
 
 
 @dataclass(slots=True)
@@ -94,6 +103,20 @@ class HunkPrefilter(Protocol):
     def keep_hunks(self, path: str, section: bytes, spans: list[tuple[int, int]]) -> list[bool]:
         """For each (start, end) span of the section's hunk bodies: is it worth parsing?"""
         ...
+
+@runtime_checkable
+class IndexingPrefilter(HunkPrefilter, Protocol):
+    """A prefilter that reads the whole buffer once, then answers for sections and hunks by position."""
+
+    def index(self, buf: bytes | mmap.mmap, progress: Callable[[int], None] | None = None, start: int = 0,
+              end: int | None = None) -> CueIndex: ...
+
+    def wants(self, path: str, cues: CueIndex, start: int, end: int) -> bool: ...
+
+    def span_filter(self, path: str, cues: CueIndex) -> Callable[[int, int], bool]: ...
+
+    def gates_lines(self, path: str) -> bool: ...
+
 
 # Anything we search: the input bytes, or a read-only map of the input file.
 _Buffer = bytes | mmap.mmap
@@ -575,8 +598,14 @@ def _quick_hunks(section: bytes, pos: int) -> _Hunks | None:
     return None
 
 
-def _build_lines(text: str, old_no: int, new_no: int) -> list[Line]:
-    """Split a measured hunk body (already decoded) into Line objects."""
+def _build_lines(text: str, old_no: int, new_no: int, marked_rows: Iterable[int] = (),
+                 marked: set[int] | None = None) -> list[Line]:
+    """Split a measured hunk body (already decoded) into Line objects.
+
+    `marked_rows` are row numbers of the body (counting every line, '\\' ones too); the index
+    in the result of each marked row that becomes a Line is added to `marked`.
+    """
+    rows = set(marked_rows)
     if "\r" in text:
         text = text.replace("\r\n", "\n").removesuffix("\r")
     parts = text.split("\n")
@@ -590,6 +619,8 @@ def _build_lines(text: str, old_no: int, new_no: int) -> list[Line]:
     for i, raw in enumerate(parts):
         parts[i] = ""
         kind = raw[:1]
+        if marked is not None and i in rows and kind != "\\":
+            marked.add(len(lines))
         if kind == "+":
             append(Line("+", raw[1:], None, new_no))
             new_no += 1
@@ -606,16 +637,28 @@ def _build_lines(text: str, old_no: int, new_no: int) -> list[Line]:
     return lines
 
 
-def _build_hunk(buf: _Buffer, span: _HunkSpan) -> Hunk:
-    return Hunk(
-        span.old_start,
-        span.old_len,
-        span.new_start,
-        span.new_len,
-        _decode(span.section),
-        # Passed straight through so that _build_lines holds the only reference to the text.
-        _build_lines(_decode(buf[span.body : span.end]), span.old_start, span.new_start),
-    )
+def _build_hunk(buf: _Buffer, span: _HunkSpan, cue_rows: list[int] | None = None) -> Hunk:
+    cued: set[int] | None = None if cue_rows is None else set()
+    # The text is passed straight through so that _build_lines holds the only reference to it.
+    lines = _build_lines(_decode(buf[span.body : span.end]), span.old_start, span.new_start, cue_rows or (), cued)
+    return Hunk(span.old_start, span.old_len, span.new_start, span.new_len, _decode(span.section), lines,
+                None if cued is None else _whole_blocks(lines, cued))
+
+
+def _whole_blocks(lines: list[Line], cued: set[int]) -> frozenset[int]:
+    """Widen cued lines to their runs of changed lines: an added line replacing a cued removed one
+    (`"gcr.io/google_containers:v3"` → `"k8s.gcr.io:v3"`) is part of the same change."""
+    out: set[int] = set()
+    for i in cued:
+        if i in out:
+            continue
+        lo, hi = i, i
+        while lo > 0 and lines[lo - 1].kind != " ":
+            lo -= 1
+        while hi + 1 < len(lines) and lines[hi + 1].kind != " ":
+            hi += 1
+        out.update(range(lo, hi + 1))
+    return frozenset(out)
 
 
 # --------------------------------------------------------------------------- files
@@ -630,9 +673,9 @@ def _measured_hunks(buf: _Buffer, header: _Header) -> _Hunks:
     return hunks
 
 
-def _make_diff(buf: _Buffer, start: int, header: _Header, hunks: _Hunks, prefilter: Prefilter | None) -> FileDiff:
+def _bare_diff(header: _Header, hunks: _Hunks) -> FileDiff:
     old_path, new_path = header.paths()
-    diff = FileDiff(
+    return FileDiff(
         old_path,
         new_path,
         binary=header.binary,
@@ -641,6 +684,10 @@ def _make_diff(buf: _Buffer, start: int, header: _Header, hunks: _Hunks, prefilt
         added=hunks.added,
         removed=hunks.removed,
     )
+
+
+def _make_diff(buf: _Buffer, start: int, header: _Header, hunks: _Hunks, prefilter: Prefilter | None) -> FileDiff:
+    diff = _bare_diff(header, hunks)
     if prefilter is not None and not prefilter(buf[start : hunks.end]):
         diff.filtered = True
         return diff
@@ -707,12 +754,13 @@ _GIT_START = b"diff --git "
 
 
 def _iter_git_sections(
-    buf: _Buffer, start: int, prefilter: Prefilter | None, progress: Callable[[int], None] | None
+    buf: _Buffer, window: _Window, prefilter: Prefilter | None, progress: Callable[[int], None] | None
 ) -> Iterator[FileDiff | None]:
-    """Git output from `start` on: a line starting with 'diff --git ' always opens a file section."""
+    """Git output in the window: a line starting with 'diff --git ' always opens a file section."""
+    start = window.start
     while start >= 0:
-        nxt = buf.find(b"\n" + _GIT_START, start)
-        end = len(buf) if nxt < 0 else nxt + 1
+        nxt = buf.find(b"\n" + _GIT_START, start, window.stop)
+        end = window.stop if nxt < 0 else nxt + 1
         section = buf[start:end]
         if progress is not None:
             progress(end)
@@ -726,11 +774,67 @@ def _iter_git_sections(
         start = -1 if nxt < 0 else end
 
 
+def _iter_indexed_sections(
+    buf: _Buffer, window: _Window, prefilter: IndexingPrefilter, index: CueIndex, keep_filtered: bool,
+    progress: Callable[[int], None] | None,
+) -> Iterator[FileDiff | None]:
+    """Git output in the window, with every section start and cue line known from one scan.
+
+    A section the prefilter does not want is not even copied out of the buffer, unless the caller
+    wants its paths and line counts (`keep_filtered`).
+    """
+    sections = index.sections
+    starts = sections[bisect_left(sections, window.start) : bisect_left(sections, window.stop)]
+    for i, start in enumerate(starts):
+        end = starts[i + 1] if i + 1 < len(starts) else window.stop
+        if progress is not None:
+            progress(end)
+        if not keep_filtered and not prefilter.wants(_first_line_path(buf, start), index, start, end):
+            yield None  # a file, but none the caller wants
+            continue
+        section = buf[start:end]
+        header = _parse_header(section, 0)
+        hunks = _quick_hunks(section, header.end)
+        if hunks is None:
+            hunks = _measured_hunks(section, header)
+        yield _make_indexed_diff(section, start, header, hunks, prefilter, index)
+        if hunks.end < len(section):
+            yield from _iter_sections(section, prefilter, hunks.end)
+
+
+def _make_indexed_diff(section: bytes, offset: int, header: _Header, hunks: _Hunks, prefilter: IndexingPrefilter,
+                       index: CueIndex) -> FileDiff:
+    diff = _bare_diff(header, hunks)
+    if not prefilter.wants(diff.path, index, offset, offset + hunks.end):
+        diff.filtered = True
+        return diff
+    keep = prefilter.span_filter(diff.path, index)
+    gated = prefilter.gates_lines(diff.path)
+    diff.hunks = [_build_hunk(section, span, _cue_rows(section, offset, span, index) if gated else None)
+                  for span in hunks.iter_spans(section) if keep(offset + span.body, offset + span.end)]
+    return diff
+
+
+def _cue_rows(section: bytes, offset: int, span: _HunkSpan, index: CueIndex) -> list[int]:
+    """Row numbers, within the hunk body, of the changed lines the index found a cue on."""
+    return [section.count(b"\n", span.body, p - offset)
+            for p in index.changed_between(offset + span.body, offset + span.end)]
+
+
+def _first_line_path(buf: _Buffer, start: int) -> str:
+    """The new-side name on a 'diff --git a/x b/x' line: enough to tell a Dockerfile."""
+    eol = buf.find(b"\n", start)
+    line = buf[start : len(buf) if eol < 0 else eol]
+    return _decode(line.rstrip(b"\r").rsplit(b" ", 1)[-1])
+
+
 class _PageReleaser:
     """Drops the pages of a mapped diff that the parser has moved past.
 
     Mapped pages count toward the resident size of the process: for a 50 MB diff that is a
-    third of the memory budget of a scan, and those bytes are never read again.
+    third of the memory budget of a scan, and those bytes are never read again.  The buffer may
+    be read in several passes (a cue scan, then the sections): a position behind the last one
+    heard starts a new pass, whose pages (brought back by fault-around) are dropped again.
     """
 
     _STEP = 8 << 20
@@ -738,8 +842,12 @@ class _PageReleaser:
     def __init__(self, mapped: mmap.mmap) -> None:
         self._mapped = mapped
         self._done = 0
+        self._last = 0
 
     def __call__(self, pos: int) -> None:
+        if pos < self._last:
+            self._done = 0
+        self._last = pos
         upto = pos - pos % mmap.PAGESIZE
         if upto - self._done >= self._STEP:
             self._mapped.madvise(mmap.MADV_DONTNEED, self._done, upto - self._done)
@@ -770,15 +878,31 @@ def _first_git_start(buf: _Buffer) -> int:
     return -1 if pos < 0 else pos + 1
 
 
-def _parse(buf: _Buffer, prefilter: Prefilter | None, progress: Callable[[int], None] | None = None) -> list[FileDiff]:
-    """Parse a whole diff; `progress` hears how far the parser got, for releasing memory."""
-    first = _first_git_start(buf)
+@dataclass(frozen=True, slots=True)
+class _Window:
+    """The part of a buffer to parse: [start, stop), each end a buffer end or a 'diff --git' line."""
+
+    start: int
+    stop: int
+
+
+def _parse(buf: _Buffer, prefilter: Prefilter | None, progress: Callable[[int], None] | None = None,
+           keep_filtered: bool = True, window: _Window | None = None) -> list[FileDiff]:
+    """Parse a whole diff, or one window of it; `progress` hears how far the parser got, for releasing memory."""
+    whole = window or _Window(0, len(buf))
+    first = whole.start if whole.start > 0 else _first_git_start(buf)
     results: Iterator[FileDiff | None]
-    if first < 0:
-        results = _iter_sections(buf, prefilter, progress=progress)
+    if first < 0 or first >= whole.stop:
+        results = _iter_sections(buf if window is None else buf[whole.start : whole.stop], prefilter,
+                                 progress=progress)
     else:
-        preamble = _iter_sections(buf[:first], prefilter)
-        results = chain(preamble, _iter_git_sections(buf, first, prefilter, progress))
+        preamble = _iter_sections(buf[whole.start : first], prefilter)
+        if isinstance(prefilter, IndexingPrefilter):
+            index = prefilter.index(buf, progress, first, whole.stop)
+            body = _iter_indexed_sections(buf, _Window(first, whole.stop), prefilter, index, keep_filtered, progress)
+        else:
+            body = _iter_git_sections(buf, _Window(first, whole.stop), prefilter, progress)
+        results = chain(preamble, body)
     found_header = False
     files: list[FileDiff] = []
     with _collector_paused():
@@ -786,31 +910,51 @@ def _parse(buf: _Buffer, prefilter: Prefilter | None, progress: Callable[[int], 
             found_header = True
             if diff is not None:
                 files.append(diff)
-    if not found_header and _NON_SPACE.search(buf) is not None:
+    if not found_header and _NON_SPACE.search(buf, whole.start, whole.stop) is not None:
         raise DiffError("input is not a unified diff: no file header ('diff --git', '---'/'+++') found")
     return files
 
 
-def parse_diff(data: bytes, prefilter: Prefilter | None = None) -> list[FileDiff]:
+def parse_diff(data: bytes, prefilter: Prefilter | None = None, *, keep_filtered: bool = True) -> list[FileDiff]:
     """Parse a git or plain unified diff.
 
     With a prefilter, each file section (its raw bytes, header included) is offered to it
-    first; sections it rejects come back with filtered=True, paths and counts, but no hunks.
+    first; sections it rejects come back with filtered=True, paths and counts, but no hunks —
+    or, with keep_filtered=False, not at all (a caller that wants references only).
     """
-    return _parse(data, prefilter)
+    return _parse(data, prefilter, keep_filtered=keep_filtered)
 
 
-def parse_diff_file(path: str | os.PathLike[str], prefilter: Prefilter | None = None) -> list[FileDiff]:
-    """parse_diff for a file, mapped rather than read so a large diff is not copied into memory."""
+def parse_diff_file(path: str | os.PathLike[str], prefilter: Prefilter | None = None, *,
+                    keep_filtered: bool = True, window: tuple[int, int] | None = None) -> list[FileDiff]:
+    """parse_diff for a file, mapped rather than read so a large diff is not copied into memory.
+
+    `window` (start, stop) parses only that part of the file: each end must be an end of the file
+    or the start of a 'diff --git' line (see `section_cut`).
+    """
     with open(path, "rb") as fh:
         info = os.fstat(fh.fileno())
         if not stat.S_ISREG(info.st_mode) or info.st_size == 0:
-            return _parse(fh.read(), prefilter)
+            return _parse(fh.read(), prefilter, keep_filtered=keep_filtered)
         with mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) as mapped:
+            part = None if window is None else _Window(*window)
             if not hasattr(mmap, "MADV_DONTNEED"):
-                return _parse(mapped, prefilter)
+                return _parse(mapped, prefilter, None, keep_filtered, part)
             mapped.madvise(mmap.MADV_SEQUENTIAL)
-            return _parse(mapped, prefilter, _PageReleaser(mapped))
+            return _parse(mapped, prefilter, _PageReleaser(mapped), keep_filtered, part)
+
+
+def section_cut(path: str | os.PathLike[str]) -> int | None:
+    """Where a git diff file can be cut in two near its middle: the start of a 'diff --git' line
+    that has another one before it. None when there is no such place (not a git diff, one file)."""
+    with open(path, "rb") as fh:
+        size = os.fstat(fh.fileno()).st_size
+        if size == 0:
+            return None
+        with mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) as mapped:
+            first = _first_git_start(mapped)
+            cut = mapped.find(b"\n" + _GIT_START, max(first, size // 2))
+            return None if first < 0 or cut < 0 else cut + 1
 
 
 def iter_changed_lines(files: Iterable[FileDiff]) -> Iterator[tuple[FileDiff, Hunk, Line]]:
@@ -875,6 +1019,10 @@ def _parse_message(sha: str, message: bytes) -> Commit:
     """One format-patch message: the 'From <sha>' line is already cut off."""
     split = _HEADER_END.search(message)
     header_end = split.end() if split is not None else len(message)
+    # Imported here: the email package costs a plain diff scan a tenth of its start-up time.
+    import email
+    import email.policy
+
     headers = email.message_from_bytes(message[:header_end], policy=email.policy.default)
     subject = _PATCH_PREFIX.sub("", _header_text(headers, "Subject"), count=1)
     return Commit(

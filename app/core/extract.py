@@ -50,7 +50,8 @@ class FileExtractor:
         variables = {side: self._variables(side) for side in _SIDES} if self.kind in ("makefile", "shell") else {}
         for hunk in self.diff.hunks:
             hits = [self._line_hit(line, docker, variables.get(_side(line), docker.args))
-                    for line in hunk.lines if line.kind != " "]
+                    if hunk.cued is None or i in hunk.cued else _LineHit(line, _side(line), [])
+                    for i, line in enumerate(hunk.lines) if line.kind != " "]
             splits, consumed = self._splits(hunk, hits)
             for hit in hits:
                 if (hit.side, _number(hit.line, hit.side)) in consumed:
@@ -82,6 +83,8 @@ class FileExtractor:
         return variable_assignments(ln.text for h in self.diff.hunks for ln in h.lines if ln.kind in (" ", keep))
 
     def _ref_changes(self, hit: _LineHit, in_place: set[int]) -> Iterator[RefChange]:
+        if not hit.candidates:
+            return
         cstart = line_comment_start(self.diff.path, hit.line.text)
         number = _number(hit.line, hit.side)
         for c in hit.candidates:

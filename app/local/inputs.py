@@ -43,12 +43,17 @@ def read_bytes(path: str) -> bytes:
         raise InputError(f"cannot read {path}: {exc.strerror or exc}") from None
 
 
-def from_diff(path: str) -> ChangeInput:
+def from_diff(path: str, *, references_only: bool = False, window: tuple[int, int] | None = None) -> ChangeInput:
+    """A diff file (or - for stdin); references_only leaves out files without a candidate, counts and all.
+
+    `window` reads only part of a file (see app.core.diffs.section_cut).
+    """
+    keep = not references_only
     try:
         if path == "-":
-            return ChangeInput(parse_diff(read_bytes(path), prefilter=prefilter), None, source=path)
+            return ChangeInput(parse_diff(read_bytes(path), prefilter, keep_filtered=keep), None, source=path)
         # A file is mapped rather than read, so a big diff never sits in memory whole.
-        return ChangeInput(parse_diff_file(path, prefilter=prefilter), None, source=path)
+        return ChangeInput(parse_diff_file(path, prefilter, keep_filtered=keep, window=window), None, source=path)
     except DiffError as exc:
         raise InputError(f"{path}: {exc}") from None
     except OSError as exc:
