@@ -32,6 +32,9 @@ NOT_IMAGES = [
     ("provider/azure/zones.go", '\tid := "Microsoft.Network/dnszones/" + zone'),
     # Docker Desktop label keys under a docker.io subdomain that serves no images
     ("pkg/provider.go", '\tkey := "desktop.docker.io/ports/6443/tcp"'),
+    # a registry setting in code holds a registry, never name:tag (npm scopes)
+    ("customizations/codeartifact/login.py", "        registry = '{}:registry'.format(scope) if scope else 'registry'"),
+    ("pkg/npm.go", '\tregistry := fmt.Sprintf("%s:registry", scope)'),
     # a MIME type table
     ("rootfs/etc/mime.types", "# img: application/octet-stream"),
     # numbers

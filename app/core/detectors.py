@@ -455,7 +455,9 @@ def _literals(text: str, taken: list[Candidate], kind: FileKind) -> list[Candida
             continue
         imagey = bool(_IMAGE_WORDS.search(before[-60:])) or _names_registry(value)
         if value.registry_implicit and not any(ch.isdigit() for ch in value.tag or ""):
-            imagey = imagey and bool(re.search(r"(?i)image|registry", before[-60:]))
+            # A Docker Hub name whose tag is a word: only an image key or word says it is one. A key
+            # naming a registry ("registry = '{}:registry'.format(scope)") holds a registry, never name:tag.
+            imagey = imagey and bool(re.search(r"(?i)image", before[-60:]))
         concat = text[m.end():].lstrip().startswith("+") or before.rstrip().endswith("+")
         prefix = value.partial and _lower_host(value) and (concat or "/" in value.text.rstrip("/:"))
         if strong(value) or (imagey and value.tag is not None and not value.partial) or (
