@@ -140,6 +140,19 @@ def test_patches_input_uses_the_net_change(tmp_path: Path, repo: Path, capsys: p
     assert "IR017" in {f["rule"] for f in findings}
 
 
+def test_a_staging_image_still_shipped_is_not_also_staging_in_history(
+        tmp_path: Path, repo: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    # One staging build replaced by a newer staging build: IR001 on what ships, and no IR017 claiming
+    # that the pull request ships no staging image.
+    commit(repo, {MODEL: model(STAGING)}, "try a staging build")
+    commit(repo, {MODEL: model(STAGING.replace("20220428", "20220503"))}, "try the next staging build")
+    mbox = tmp_path / "pr.mbox"
+    mbox.write_text(git(repo, "format-patch", "--stdout", "main~2..main"))
+    _, out, _ = run(capsys, "check", "--patches", str(mbox), "--format", "json")
+    rules = [f["rule"] for f in json.loads(out)["findings"]]
+    assert "IR001" in rules and "IR017" not in rules
+
+
 @pytest.mark.parametrize(
     ("argv", "needle"),
     [

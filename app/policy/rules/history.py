@@ -16,10 +16,13 @@ def check(inp: RuleInput) -> RuleOutput:
     if not inp.commits or len(inp.commits) < 2:
         return out
     shipped = {(r.path, r.normalized()) for r in inp.refs if r.side == "added"}
+    # An image the pull request still ships from staging is IR001's; "the pull request ships no
+    # staging image" would be false, and a cherry-pick of the first commit ships what the PR ships.
+    still_staging = {_image(r) for r in inp.refs if _staging_in_production(inp, r)}
     for i, commit in enumerate(inp.commits):
         for ref in commit.refs:
             key = (ref.path, ref.normalized())
-            if not _staging_in_production(inp, ref) or key in shipped:
+            if not _staging_in_production(inp, ref) or key in shipped or _image(ref) in still_staging:
                 continue
             remover = _removed_later(inp.commits[i + 1 :], key)
             if remover is not None:
@@ -31,6 +34,10 @@ def check(inp: RuleInput) -> RuleOutput:
 def _staging_in_production(inp: RuleInput, ref: RefChange) -> bool:
     return (ref.side == "added" and not ref.in_comment and not ref.partial and inp.ref_class(ref) == "staging"
             and inp.policy.is_production(ref.path) and not inp.policy.is_generated(ref.path))
+
+
+def _image(ref: RefChange) -> tuple[str | None, str | None]:
+    return ref.registry, ref.repository
 
 
 def _removed_later(commits: Sequence[CommitInput], key: tuple[str, str]) -> CommitInput | None:

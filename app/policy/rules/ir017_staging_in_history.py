@@ -22,7 +22,9 @@ DOC = RuleDoc(
     table_outside="off",
     text="""\
 **What.** One commit of the pull request adds a staging image on a production path, and a later
-commit of the same pull request removes it again, so the net diff is clean.
+commit of the same pull request removes it again, so the net diff is clean. When the pull request
+still ships a staging build of the same image (one staging build replaced by the next), that is
+[IR001](#ir001-staging-image)'s error and this rule stays silent.
 
 **Why.** Release branches take commits one by one. kops #14756 was a combined cherry-pick whose
 second commit put a staging etcd-manager build into `model.go` and whose third commit replaced it with
