@@ -4,8 +4,10 @@
                                    [--unlabelled]
 
 Runs the CLI (`image-review check --patches pr.mbox --format json`, the built-in policy, offline)
-over the kops corpus (../shared/corpus/cases/*/pr.mbox) and the real pull requests of other
-Kubernetes projects in bench/review_corpus/ (provenance in its index.json). Prints findings per rule
+over the kops corpus (../shared/corpus/cases/*/pr.mbox), the real pull requests of other
+Kubernetes projects in bench/review_corpus/ (provenance in its index.json) and those of the
+detection corpus bench/corpora/public/ (provenance in each case.json; a pull request already in
+review_corpus is taken once). Prints findings per rule
 and severity, then the verdicts kept in the labels file — `useful` (a release manager would have
 written it), `noise` (true but not worth a reviewer's time), `wrong` (false, or on the wrong line) —
 and the share of wrong findings per rule. Labels are keyed by case and finding fingerprint (rule,
@@ -18,15 +20,18 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import subprocess
 import sys
 from collections import Counter, defaultdict
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 DEFAULT_CORPUS = HERE.parents[1] / "shared" / "corpus"
 OWN_CORPUS = HERE / "review_corpus"
+PUBLIC_CORPUS = HERE / "corpora" / "public"
 DEFAULT_LABELS = HERE / "review_labels.json"
 VERDICTS = ("useful", "noise", "wrong")
 
@@ -36,6 +41,7 @@ class Case:
     slug: str
     mbox: Path
     ships_staging: bool | None  # None: not labelled
+    kops: bool = False
 
 
 @dataclass(frozen=True)
@@ -57,9 +63,15 @@ def cases(corpus: Path) -> list[Case]:
     out: list[Case] = []
     for d in sorted((corpus / "cases").glob("*/")):
         label = json.loads((d / "case.json").read_text())["expected"]["staging_added_production"]
-        out.append(Case(d.name, d / "pr.mbox", bool(label)))
+        out.append(Case(d.name, d / "pr.mbox", bool(label), kops=True))
+    index = json.loads((OWN_CORPUS / "index.json").read_text())["cases"]
+    seen = {(c["repo"], c["pr"]) for c in index}
     for d in sorted(OWN_CORPUS.glob("*/")):
         out.append(Case(d.name, d / "pr.mbox", None))
+    for d in sorted((PUBLIC_CORPUS / "cases").glob("*/")):
+        meta = json.loads((d / "case.json").read_text())
+        if (meta["repo"], meta["pr"]) not in seen:
+            out.append(Case(d.name, d / "pr.mbox", bool(meta["expected"]["staging_added_production"])))
     return out
 
 
@@ -85,26 +97,32 @@ def main() -> int:
     all_cases = cases(args.corpus)
     found: list[Found] = []
     passed_with_staging: list[str] = []
-    for case in all_cases:
-        findings = check(case)
+    with ThreadPoolExecutor(max_workers=os.cpu_count() or 2) as pool:  # each check is its own process
+        results = list(pool.map(check, all_cases))
+    for case, findings in zip(all_cases, results, strict=True):
         found.extend(findings)
         if case.ships_staging and not any(f.severity in ("error", "warning") for f in findings):
             passed_with_staging.append(case.slug)
+    in_kops = {c.slug for c in all_cases if c.kops}
 
     per_rule: dict[str, Counter[str]] = defaultdict(Counter)
+    per_source: dict[str, Counter[str]] = defaultdict(Counter)
     severities: Counter[tuple[str, str]] = Counter()
     unlabelled: list[Found] = []
     for f in found:
         severities[(f.rule, f.severity)] += 1
         verdict = labels.get(f.key, {}).get("verdict")
+        source = "kops" if f.case in in_kops else "other projects"
         if verdict in VERDICTS:
             per_rule[f.rule][verdict] += 1
+            per_source[source][verdict] += 1
         else:
             unlabelled.append(f)
             per_rule[f.rule]["unlabelled"] += 1
+            per_source[source]["unlabelled"] += 1
     stale = sorted(set(labels) - {f.key for f in found})
 
-    kops = sum(1 for c in all_cases if c.ships_staging is not None)
+    kops = len(in_kops)
     print(f"{len(all_cases)} pull requests ({kops} kops corpus, {len(all_cases) - kops} other projects), "
           f"{len(found)} findings")
     print("\nfindings per rule and severity")
@@ -117,6 +135,8 @@ def main() -> int:
         totals.update(c)
         print(_row(rule, c))
     print(_row("all", totals))
+    for source in ("kops", "other projects"):
+        print(_row(f"  {source}", per_source[source]))
     print(f"\npull requests shipping a staging image to production that pass clean: "
           f"{len(passed_with_staging)}" + (f" ({', '.join(passed_with_staging)})" if passed_with_staging else ""))
     if stale:
