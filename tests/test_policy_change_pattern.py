@@ -1,18 +1,30 @@
-"""The two-step change pattern on constructed commit sequences (corpus README, "Two-step labels")."""
+"""The two-step change pattern on constructed commit sequences (corpus README, "Two-step labels").
+
+These scenarios follow kops, whose commits switch release images too: every production switch is
+judged (`two_step: all`). Which switches each scope judges is tested in test_policy_two_step_scope.
+"""
 
 from __future__ import annotations
 
 from datetime import date
 
 try:
-    from tests.test_policy_scenario import run
+    from tests.test_policy_scenario import run as run_scenario
 except ImportError:  # tests/ is not a package: pytest puts it on sys.path
-    from test_policy_scenario import run
+    from test_policy_scenario import run as run_scenario
 
 from app.core.diffs import FileDiff
 from app.core.models import CommitSummary, RefChange
-from app.policy import CommitInput, EvalContext, default_policy, evaluate
+from app.policy import CommitInput, EvalContext, Evaluation, evaluate, load_policy
 from app.policy.rules.change_pattern import verdict_of
+
+KOPS_POLICY_LINE = "# policy: two_step: all\n"
+KOPS_POLICY = load_policy("two_step: all")
+
+
+def run(text: str) -> Evaluation:
+    return run_scenario(KOPS_POLICY_LINE + text)
+
 
 MODEL = "pkg/model/components/etcdmanager/model.go"
 GOLDEN = "tests/integration/update_cluster/minimal/data/aws_s3_object_manifests-etcdmanager-main_content"
@@ -121,7 +133,7 @@ def test_empty_first_commit_is_skipped() -> None:
 
 
 def test_critical_image_raises_mixed_commit_to_warning() -> None:
-    text = "# policy: {critical_images: {etcd-manager: [alice]}}\n# approvals: none\n# commit: all\n" + SWITCH + CONFIG
+    text = "# policy: critical_images: {etcd-manager: [alice]}\n# approvals: none\n# commit: all\n" + SWITCH + CONFIG
     [f] = [f for f in run(text).findings if f.rule == "IR010"]
     assert f.severity == "warning"
 
@@ -144,7 +156,7 @@ def test_binary_and_prefiltered_files_count_as_other_changes() -> None:
     prefiltered = FileDiff("pkg/big.go", "pkg/big.go", added=10, removed=2, filtered=True)
     files = [*s.files, binary, prefiltered]
     commit = CommitInput("c1", "image and more", files, s.refs)
-    result = evaluate(s.refs, files, [commit], default_policy(), EvalContext(today=date(2026, 1, 1)))
+    result = evaluate(s.refs, files, [commit], KOPS_POLICY, EvalContext(today=date(2026, 1, 1)))
     assert result.commits[0].kind == "mixed"
     assert result.commits[0].other_lines == 13
     assert result.commits[0].other_locations == ["logo.png", "pkg/big.go"]
@@ -158,7 +170,7 @@ def test_transient_reference_only_in_commits_is_not_na() -> None:
         from test_policy_scenario import parse_scenario
     s = parse_scenario("# commit: a\n" + SWITCH + "# commit: b\n" + SWITCH)
     assert s.commits is not None
-    result = evaluate([], [], s.commits, default_policy(), EvalContext(today=date(2026, 1, 1)))
+    result = evaluate([], [], s.commits, KOPS_POLICY, EvalContext(today=date(2026, 1, 1)))
     assert result.change_pattern == "image-only-first"
 
 
@@ -362,7 +374,7 @@ def test_declaration_of_the_variable_an_image_line_used_belongs_to_the_change() 
                         "code-literal", templated=True)
     refs = [*s.refs, sprintf]
     commit = CommitInput("c1", "Pin one AWS CCM image per Kubernetes version", s.files, refs)
-    result = evaluate(refs, s.files, [commit], default_policy(), EvalContext(today=date(2026, 1, 1)))
+    result = evaluate(refs, s.files, [commit], KOPS_POLICY, EvalContext(today=date(2026, 1, 1)))
     assert [c.kind for c in result.commits] == ["image-switch"]
     assert result.commits[0].other_lines == 0
 
