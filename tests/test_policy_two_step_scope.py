@@ -114,6 +114,35 @@ def test_removed_staging_image_of_another_name_does_not_scope_a_release_bump() -
     assert rules(mixed(None, change), "IR010") == []
 
 
+def test_image_selection_moved_from_a_template_into_code_is_a_staging_switch() -> None:
+    # The template loses its staging default; the Go code now picks the released image per version.
+    text = """# commit: Move AWS CCM image logic into pkg/model
+# file: upup/models/cloudup/resources/addons/aws-cloud-controller.addons.k8s.io/k8s-1.18.yaml.template
+-        image: gcr.io/k8s-staging-provider-aws/cloud-controller-manager:latest
++        image: {{ .ExternalCloudControllerManager.Image }}
+# file: pkg/model/components/awscloudcontrollermanager.go
+-\tif eccm.Image == "" {
+-\t\treturn nil
+-\t}
++\tif eccm.Image == "" && b.IsKubernetesGTE("1.21") {
++\t\teccm.Image = "registry.k8s.io/provider-aws/cloud-controller-manager:v1.21.0"
++\t}
++\tif eccm.Image == "" {
++\t\treturn fmt.Errorf("no AWS CCM image for this Kubernetes version")
++\t}
+"""
+    [f] = [f for f in with_policy(None, text).findings if f.rule == "IR010"]
+    assert f.path == "pkg/model/components/awscloudcontrollermanager.go"
+
+
+def test_staging_image_removed_from_a_test_file_does_not_scope_a_release_bump() -> None:
+    text = "# commit: Bump etcd-manager, etcd and the e2e image\n" + RELEASE_BUMP + ETCD + (
+        f"# file: tests/e2e/scenarios/bare-metal/run-test\n-  image: {STAGING}:v3.0.20220128-9-gabcdef0\n"
+        f"+  image: {RELEASE}:v3.0.20220203\n"
+    )
+    assert rules(with_policy(None, text), "IR010") == []
+
+
 def test_staging_switch_in_another_commit_does_not_scope_this_one() -> None:
     # Commit 1 switches staging back to release alone (good); commit 2 bumps a release image with config.
     other = RELEASE_BUMP.replace(MODEL, "pkg/model/components/kubeproxy/model.go").replace("etcd-manager", "kube-proxy")

@@ -86,6 +86,9 @@ def classify_commit(commit: CommitInput, inp: RuleInput) -> CommitAnalysis:
     result = CommitAnalysis(summary, commit)
     regenerated = _regenerated(commit, inp)
     hand_refs = [r for r in commit.refs if not policy.is_generated(r.path)]
+    # What a switch may replace: any hand-written production reference the commit removes (image
+    # logic moved from a manifest template into code replaces the template's reference).
+    replaced = [r for r in hand_refs if r.side == "removed" and policy.is_production(r.path)]
     versions = version_tokens(hand_refs)
     image_count = 0
     for f in commit.files:
@@ -99,8 +102,7 @@ def classify_commit(commit: CommitInput, inp: RuleInput) -> CommitAnalysis:
         image_numbers = {n for side, n, _ in rows if (side, _path(f, side), n) in image_keys}
         words = image_words(text for side, n, text in rows if (side, _path(f, side), n) in image_keys)
         # A reference removed and added again (re-indented, reordered, re-commented) did not change.
-        lost = [r for r in commit.refs if r.side == "removed" and r.path == f.old_path]
-        unchanged = {r.normalized() for r in lost}
+        unchanged = {r.normalized() for r in commit.refs if r.side == "removed" and r.path == f.old_path}
         unrelated: list[tuple[str, int, str]] = []
         for side, number, text in rows:
             path = _path(f, side)
@@ -113,7 +115,7 @@ def classify_commit(commit: CommitInput, inp: RuleInput) -> CommitAnalysis:
                 image_count += 1
                 if (_switches(f, side, number, hit, reordered) and hit.normalized() not in unchanged
                         and policy.is_production(path) and hit not in result.source_refs):
-                    judged = judged_switch(inp, hit, lost)
+                    judged = judged_switch(inp, hit, replaced)
                     (result.source_refs if judged else result.unjudged_refs).append(hit)
             elif (side, number) in reordered or belongs_to_change(
                 path, text, versions=versions, near_image=near(image_numbers, number), changes_images=bool(hand_refs),

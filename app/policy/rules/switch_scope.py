@@ -11,9 +11,11 @@ related changes (a chart release, a builder image with its lint configuration) i
 * ``all``: every production switch counts (the kops convention);
 * ``off``: no switch counts, so IR010 and IR011 never fire.
 
-The replaced reference is a removed one of the same commit and file naming the same image (the
-last component of its repository): a promotion moves `gcr.io/k8s-staging-etcdadm/etcd-manager` to
-`registry.k8s.io/etcdadm/etcd-manager`, keeping the image's name.
+The replaced reference is one the same commit removes from a hand-written production file and
+that names the same image (the last component of its repository): a promotion moves
+`gcr.io/k8s-staging-etcdadm/etcd-manager` to `registry.k8s.io/etcdadm/etcd-manager`, keeping the
+image's name. Any such file counts, not only the one the new reference is in: a commit may move the
+image's selection from a manifest template into code.
 """
 
 from __future__ import annotations
@@ -30,7 +32,7 @@ def image_name(ref: RefChange) -> str:
 
 
 def judged_switch(inp: RuleInput, added: RefChange, removed: Iterable[RefChange]) -> bool:
-    """Whether the switch to ``added`` (replacing some of ``removed``, same commit and file) is judged."""
+    """Whether the switch to ``added`` (replacing one of the commit's ``removed`` references) is judged."""
     scope = inp.policy.two_step
     if scope == "off":
         return False
