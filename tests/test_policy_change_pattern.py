@@ -232,6 +232,30 @@ def test_reordered_keys_and_case_selectors_are_not_other_lines() -> None:
     assert result.commits[0].other_lines == 0
 
 
+def test_key_moved_to_the_head_of_a_yaml_list_item_is_a_reorder() -> None:
+    # kops #13465: the switch to a staging build moves `name:` above `image:` in the manifest and
+    # keeps the release reference as a comment; only the image changed.
+    text = """# commit: Update to etcd-manager v3.0.20220417-19-g1140ce25
+# file: pkg/model/components/etcdmanager/model.go
+@@ 178
+   containers:
+-  - image: registry.k8s.io/etcdadm/etcd-manager:v3.0.20220417
+-    name: etcd-manager
++  - name: etcd-manager
++    # image: registry.k8s.io/etcdadm/etcd-manager:v3.0.20220417
++    image: gcr.io/k8s-staging-etcdadm/etcd-manager:v3.0.20220417-19-g1140ce25
+     resources:
+# commit: Update etcd to v3.5.4
+""" + CONFIG
+    result = run(text)
+    assert [c.kind for c in result.commits] == ["image-switch", "config"]
+    assert result.change_pattern == "image-only-first"
+    assert [f.rule for f in result.findings if f.rule in ("IR010", "IR011")] == []
+    # A list item whose key really changed is still another line.
+    changed = text.replace("+  - name: etcd-manager", "+  - name: etcd-manager-main")
+    assert run(changed).commits[0].kind == "mixed"
+
+
 def test_new_file_and_deleted_case_branch_are_not_switches() -> None:
     # Adding a manifest and deleting a version branch change no existing reference: no IR010.
     text = """# commit: Add the 1.30 addon and drop 1.23
