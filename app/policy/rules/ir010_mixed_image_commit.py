@@ -11,9 +11,9 @@ from app.policy.rulemeta import RuleDoc, RuleMeta
 META = RuleMeta(
     "IR010", "mixed-image-commit", "notice",
     "Commit mixes an image switch with other changes",
-    "A commit switches an image from or to staging and also changes other (non-generated) lines. The two-step "
-    "pattern keeps the image switch in a commit of its own, so it can be reviewed, cherry-picked and reverted alone. Warning for "
-    "critical images.",
+    "A commit switches an image (by default one from or to staging) and also changes other (non-generated) lines. "
+    "The two-step pattern keeps the image switch in a commit of its own, so it can be reviewed, cherry-picked and "
+    "reverted alone. Warning for critical images.",
 )
 
 DOC = RuleDoc(
