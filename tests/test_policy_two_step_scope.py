@@ -9,6 +9,8 @@ try:
 except ImportError:  # tests/ is not a package: pytest puts it on sys.path
     from test_policy_scenario import run
 
+from app.analysis.analyze import ChangeSet, analyze
+from app.core.diffs import parse_diff
 from app.policy import Evaluation, load_policy
 from app.policy.policy_diff import diff_policies
 
@@ -197,3 +199,29 @@ def test_narrowing_the_scope_weakens_the_policy() -> None:
     text = "# file: .github/image-review.yml\n version: 1\n-two_step: all\n+two_step: staging\n"
     [f] = [f for f in run(text).findings if f.rule == "IR015"]
     assert "`two_step`: all → staging" in f.message
+
+
+PREFIX_DIFF = """diff --git a/pkg/assets/builder.go b/pkg/assets/builder.go
+--- a/pkg/assets/builder.go
++++ b/pkg/assets/builder.go
+@@ -7,3 +7,3 @@ func NewAssetBuilder() *AssetBuilder {
+-\tprefix := "OLD"
+-\tcache := false
++\tprefix := "NEW"
++\tcache := true
+ \treturn &AssetBuilder{prefix: prefix}
+"""
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "judged"),
+    [
+        ("gcr.io/k8s-staging-kops/", "registry.k8s.io/kops/", True),  # a registry prefix back to release
+        ("registry.k8s.io/kops/", "gcr.io/k8s-staging-kops/", True),
+        ("k8s.gcr.io/kops/", "registry.k8s.io/kops/", False),  # a registry rename: release to release
+    ],
+)
+def test_registry_prefix_switch_follows_the_classes_of_both_prefixes(old: str, new: str, judged: bool) -> None:
+    # A plain diff, read by the real extractor (partial references), is judged as one commit.
+    analysis = analyze(ChangeSet(files=parse_diff(PREFIX_DIFF.replace("OLD", old).replace("NEW", new).encode())))
+    assert [f.rule for f in analysis.findings if f.rule == "IR010"] == (["IR010"] if judged else [])

@@ -14,8 +14,9 @@ related changes (a chart release, a builder image with its lint configuration) i
 The replaced reference is one the same commit removes from a hand-written production file and
 that names the same image (the last component of its repository): a promotion moves
 `gcr.io/k8s-staging-etcdadm/etcd-manager` to `registry.k8s.io/etcdadm/etcd-manager`, keeping the
-image's name. Any such file counts, not only the one the new reference is in: a commit may move the
-image's selection from a manifest template into code.
+image's name (a registry prefix replaces a registry prefix). Any such file counts, not only the
+one the new reference is in: a commit may move the image's selection from a manifest template into
+code.
 """
 
 from __future__ import annotations
@@ -38,7 +39,10 @@ def judged_switch(inp: RuleInput, added: RefChange, removed: Iterable[RefChange]
         return False
     if scope == "all" or inp.ref_class(added) == "staging":
         return True
-    name = image_name(added)
-    return any(
-        inp.ref_class(r) == "staging" and image_name(r) == name and not r.in_comment for r in removed
-    )
+    return any(inp.ref_class(r) == "staging" and _same_image(added, r) and not r.in_comment for r in removed)
+
+
+def _same_image(a: RefChange, b: RefChange) -> bool:
+    # A registry prefix (`gcr.io/k8s-staging-kops/` → `registry.k8s.io/kops/`) names a project, not
+    # an image: one prefix replaces another.
+    return (a.partial and b.partial) or image_name(a) == image_name(b)
