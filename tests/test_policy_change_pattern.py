@@ -1,18 +1,30 @@
-"""The two-step change pattern on constructed commit sequences (corpus README, "Two-step labels")."""
+"""The two-step change pattern on constructed commit sequences (corpus README, "Two-step labels").
+
+These scenarios follow kops, whose commits switch release images too: every production switch is
+judged (`two_step: all`). Which switches each scope judges is tested in test_policy_two_step_scope.
+"""
 
 from __future__ import annotations
 
 from datetime import date
 
 try:
-    from tests.test_policy_scenario import run
+    from tests.test_policy_scenario import run as run_scenario
 except ImportError:  # tests/ is not a package: pytest puts it on sys.path
-    from test_policy_scenario import run
+    from test_policy_scenario import run as run_scenario
 
 from app.core.diffs import FileDiff
 from app.core.models import CommitSummary, RefChange
-from app.policy import CommitInput, EvalContext, default_policy, evaluate
+from app.policy import CommitInput, EvalContext, Evaluation, evaluate, load_policy
 from app.policy.rules.change_pattern import verdict_of
+
+KOPS_POLICY_LINE = "# policy: two_step: all\n"
+KOPS_POLICY = load_policy("two_step: all")
+
+
+def run(text: str) -> Evaluation:
+    return run_scenario(KOPS_POLICY_LINE + text)
+
 
 MODEL = "pkg/model/components/etcdmanager/model.go"
 GOLDEN = "tests/integration/update_cluster/minimal/data/aws_s3_object_manifests-etcdmanager-main_content"
@@ -121,7 +133,7 @@ def test_empty_first_commit_is_skipped() -> None:
 
 
 def test_critical_image_raises_mixed_commit_to_warning() -> None:
-    text = "# policy: {critical_images: {etcd-manager: [alice]}}\n# approvals: none\n# commit: all\n" + SWITCH + CONFIG
+    text = "# policy: critical_images: {etcd-manager: [alice]}\n# approvals: none\n# commit: all\n" + SWITCH + CONFIG
     [f] = [f for f in run(text).findings if f.rule == "IR010"]
     assert f.severity == "warning"
 
@@ -144,7 +156,7 @@ def test_binary_and_prefiltered_files_count_as_other_changes() -> None:
     prefiltered = FileDiff("pkg/big.go", "pkg/big.go", added=10, removed=2, filtered=True)
     files = [*s.files, binary, prefiltered]
     commit = CommitInput("c1", "image and more", files, s.refs)
-    result = evaluate(s.refs, files, [commit], default_policy(), EvalContext(today=date(2026, 1, 1)))
+    result = evaluate(s.refs, files, [commit], KOPS_POLICY, EvalContext(today=date(2026, 1, 1)))
     assert result.commits[0].kind == "mixed"
     assert result.commits[0].other_lines == 13
     assert result.commits[0].other_locations == ["logo.png", "pkg/big.go"]
@@ -158,7 +170,7 @@ def test_transient_reference_only_in_commits_is_not_na() -> None:
         from test_policy_scenario import parse_scenario
     s = parse_scenario("# commit: a\n" + SWITCH + "# commit: b\n" + SWITCH)
     assert s.commits is not None
-    result = evaluate([], [], s.commits, default_policy(), EvalContext(today=date(2026, 1, 1)))
+    result = evaluate([], [], s.commits, KOPS_POLICY, EvalContext(today=date(2026, 1, 1)))
     assert result.change_pattern == "image-only-first"
 
 
@@ -218,6 +230,30 @@ def test_reordered_keys_and_case_selectors_are_not_other_lines() -> None:
     result = run(text)
     assert [c.kind for c in result.commits] == ["image-switch"]
     assert result.commits[0].other_lines == 0
+
+
+def test_key_moved_to_the_head_of_a_yaml_list_item_is_a_reorder() -> None:
+    # kops #13465: the switch to a staging build moves `name:` above `image:` in the manifest and
+    # keeps the release reference as a comment; only the image changed.
+    text = """# commit: Update to etcd-manager v3.0.20220417-19-g1140ce25
+# file: pkg/model/components/etcdmanager/model.go
+@@ 178
+   containers:
+-  - image: registry.k8s.io/etcdadm/etcd-manager:v3.0.20220417
+-    name: etcd-manager
++  - name: etcd-manager
++    # image: registry.k8s.io/etcdadm/etcd-manager:v3.0.20220417
++    image: gcr.io/k8s-staging-etcdadm/etcd-manager:v3.0.20220417-19-g1140ce25
+     resources:
+# commit: Update etcd to v3.5.4
+""" + CONFIG
+    result = run(text)
+    assert [c.kind for c in result.commits] == ["image-switch", "config"]
+    assert result.change_pattern == "image-only-first"
+    assert [f.rule for f in result.findings if f.rule in ("IR010", "IR011")] == []
+    # A list item whose key really changed is still another line.
+    changed = text.replace("+  - name: etcd-manager", "+  - name: etcd-manager-main")
+    assert run(changed).commits[0].kind == "mixed"
 
 
 def test_new_file_and_deleted_case_branch_are_not_switches() -> None:
@@ -362,7 +398,7 @@ def test_declaration_of_the_variable_an_image_line_used_belongs_to_the_change() 
                         "code-literal", templated=True)
     refs = [*s.refs, sprintf]
     commit = CommitInput("c1", "Pin one AWS CCM image per Kubernetes version", s.files, refs)
-    result = evaluate(refs, s.files, [commit], default_policy(), EvalContext(today=date(2026, 1, 1)))
+    result = evaluate(refs, s.files, [commit], KOPS_POLICY, EvalContext(today=date(2026, 1, 1)))
     assert [c.kind for c in result.commits] == ["image-switch"]
     assert result.commits[0].other_lines == 0
 

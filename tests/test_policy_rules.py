@@ -167,6 +167,53 @@ def test_development_build_production_only() -> None:
     assert only("# file: pkg/x.yaml\n+    image: registry.k8s.io/kops/dns-controller:v1.24.1\n", "IR003") == []
 
 
+@pytest.mark.parametrize(
+    "reference",
+    [
+        "docker.io/kindest/kindnetd:v20241212-9f82dd49",  # kind releases its own images so
+        "kindest/base:v20251218-6a464d15",  # Docker Hub without the registry written
+        "registry.k8s.io/ingress-nginx/kube-webhook-certgen:v20231011-8b53cabe0",  # promoted, tag kept
+        "quay.io/example/builder:20240105-0a1b2c3d4e5f",  # without the leading v
+    ],
+)
+def test_dated_build_id_outside_staging_is_a_release(reference: str) -> None:
+    text = f'# file: pkg/build/nodeimage/defaults.go\n+const image = "{reference}"\n'
+    assert only(text, "IR003") == []
+    # The tag keeps its kind: only what IR003 judges changed.
+    assert default_policy().tag_rules.kind(reference.rsplit(":", 1)[1]) == "build-id"
+
+
+@pytest.mark.parametrize(
+    ("tag", "kind"),
+    [
+        ("v1.24.0-27-g1477d6e", "git-describe"),
+        ("v1.24.0-dirty", "git-describe"),
+        ("v20241212-9f82dd49-dirty", "git-describe"),
+        ("sha-9f82dd49", "build-id"),
+        ("pr-4127", "build-id"),
+        ("v1.36.0-dev", "build-id"),
+        ("v2.1.0-snapshot", "build-id"),
+        ("v1.31.0-nightly.20241212", "build-id"),
+        ("v0.9.0-ci", "build-id"),
+        ("v1.31.0-alpha.0.123_abcdef012345", "build-id"),
+        ("9f82dd49", "git-sha"),
+    ],
+)
+def test_other_development_builds_still_fire_outside_staging(tag: str, kind: str) -> None:
+    text = f'# file: pkg/build/nodeimage/defaults.go\n+const image = "docker.io/kindest/base:{tag}"\n'
+    [f] = run(text).findings
+    assert (f.rule, f.severity) == ("IR003", "error")
+    assert f"`{tag}`, {kind}" in f.message
+
+
+def test_dated_build_id_on_a_staging_image_is_a_development_build() -> None:
+    line = "+    image: gcr.io/k8s-staging-ingress-nginx/kube-webhook-certgen:v20231011-8b53cabe0\n"
+    # IR001 names the staging build; with IR001 off, IR003 judges the staging tag.
+    assert [f.rule for f in run("# file: charts/x/values.yaml\n" + line).findings] == ["IR001"]
+    off = run("# policy: {rules: {staging-image: false}}\n# file: charts/x/values.yaml\n" + line)
+    assert [(f.rule, f.severity) for f in off.findings] == [("IR003", "error")]
+
+
 def test_prerelease_warning() -> None:
     assert findings("# file: pkg/x.go\n+\timage := \"registry.k8s.io/kube-apiserver:v1.31.0-rc.1\"\n", "IR004") == [
         ("IR004", "warning", "pkg/x.go", 1)

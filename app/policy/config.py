@@ -21,7 +21,7 @@ from dataclasses import dataclass, field, replace
 from datetime import date, datetime
 from functools import cached_property, lru_cache
 from importlib import resources
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
 from app.core.classify import Classifier, LocationPattern
 from app.core.models import Severity
@@ -40,6 +40,7 @@ _OWNER_RE = re.compile(r"^@?[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:/[A-Za-z0
 _RESERVED_KINDS = {VERSION, PRERELEASE, FLOATING, NONE, DIGEST_ONLY, OTHER}
 
 T = TypeVar("T")
+TwoStepScope = Literal["staging", "all", "off"]
 
 
 class PolicyError(ValueError):
@@ -140,6 +141,9 @@ class Policy:
     dashboard: bool = False  # keep a "Staging images" issue for the default branch
     switch_back: bool = False  # open switch-back pull requests once a staging build is promoted
     switch_back_group: str = "image"  # one switch-back pull request per "image" or per "project"
+    # Which image switches the two-step rules (IR010/IR011) judge: "staging" (a switch from or to a
+    # staging image), "all" (every production switch: the kops convention) or "off".
+    two_step: TwoStepScope = "staging"
     labels: Labels = Labels()
     registry_verification: RegistryVerification = RegistryVerification()
     source: str | None = None  # the policy file this came from; None for the defaults alone
@@ -191,8 +195,9 @@ TOP_LEVEL_KEYS = (
     "version", "staging_locations", "release_locations", "mappings", "staging_allowed_paths",
     "generated_paths", "deprecated_registries", "disallowed_registries", "mutable_tags", "dev_tag_patterns",
     "require_digest", "critical_images", "policy_owners", "rules", "exemptions", "review_drafts", "labels",
-    "registry_verification", "dashboard", "switch_back", "switch_back_group",
+    "registry_verification", "dashboard", "switch_back", "switch_back_group", "two_step",
 )
+TWO_STEP_SCOPES: tuple[TwoStepScope, ...] = ("staging", "all", "off")
 RULE_KEYS = ("enabled", "severity", "outside_production", "ignore_paths")
 EXEMPTION_KEYS = ("rule", "rules", "path", "reference", "issue", "expires", "reason")
 LABEL_KEYS = ("staging_image", "error")
@@ -481,6 +486,9 @@ def _read(doc: LocatedYaml, source: str) -> tuple[list[Apply], list[PolicyIssue]
         elif group is not None:
             applies.append(_setter("switch_back_group", group))
 
+    if "two_step" in top:
+        applies.extend(_read_two_step(v, top["two_step"]))
+
     if "rules" in top:
         applies.extend(_read_rules(v, top["rules"]))
     if "exemptions" in top:
@@ -496,6 +504,19 @@ def _read(doc: LocatedYaml, source: str) -> tuple[list[Apply], list[PolicyIssue]
 def _with(policy: Policy, key: str, value: Any) -> Policy:
     changes: dict[str, Any] = {key: value}
     return replace(policy, **changes)
+
+
+def _read_two_step(v: _Validator, raw: Any) -> list[Apply]:
+    # YAML reads a bare `off` as false: accept it as the word it was written as.
+    if raw is False:
+        raw = "off"
+    scope = v.string(raw, ("two_step",))
+    for known in TWO_STEP_SCOPES:
+        if scope == known:
+            return [_setter("two_step", known)]
+    if scope is not None:
+        v.error(("two_step",), f"must be staging, all or off, not {scope!r}")
+    return []
 
 
 def _setter(key: str, value: Any) -> Apply:

@@ -10,6 +10,8 @@ from app.policy.catalog import ALL_RULES
 from app.policy.config import Exemption, Policy
 
 _OFF_RANK = -1
+# How many image switches each `two_step` scope judges.
+_TWO_STEP_REACH = {"off": 0, "staging": 1, "all": 2}
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,6 +97,10 @@ def diff_policies(old: Policy, new: Policy) -> list[PolicyChange]:
     if old.review_drafts != new.review_drafts:
         out.append(PolicyChange("review_drafts", f"`review_drafts`: {old.review_drafts} → {new.review_drafts}",
                                 False))
+    if old.two_step != new.two_step:
+        # Judging fewer image switches (all -> staging -> off) relaxes the two-step rules.
+        out.append(PolicyChange("two_step", f"`two_step`: {old.two_step} → {new.two_step}",
+                                _TWO_STEP_REACH[new.two_step] < _TWO_STEP_REACH[old.two_step]))
     if old.labels != new.labels:
         out.append(PolicyChange("labels", f"`labels`: {old.labels} → {new.labels}", False))
     ov, nv = old.registry_verification, new.registry_verification

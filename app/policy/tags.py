@@ -35,6 +35,7 @@ FLOATING = "floating"
 NONE = "none"
 DIGEST_ONLY = "digest-only"
 OTHER = "other"
+BUILD_ID = "build-id"  # the default policy's development kind for dated build ids and similar (dev_tag_patterns)
 # Kinds that name one immutable build and may be promoted to a release location.
 STABLE_KINDS = frozenset({VERSION, PRERELEASE, DIGEST_ONLY})
 
@@ -95,6 +96,16 @@ def is_release_shaped(tag: str | None) -> bool:
     if tag is None or _DESCRIBE_RE.match(tag) or _BUILD_ID_RE.match(tag):
         return False
     return bool(_RELEASE_SHAPED_RE.match(tag))
+
+
+def is_dated_build_id(tag: str | None) -> bool:
+    """A Kubernetes image build's tag, ``vYYYYMMDD-<sha>`` (``v20241212-9f82dd49``).
+
+    Image builds carry it in staging and keep it after promotion
+    (``registry.k8s.io/ingress-nginx/kube-webhook-certgen:v20231011-8b53cabe0``), so outside a
+    staging registry it is the tag the project released the image under.
+    """
+    return tag is not None and _BUILD_ID_RE.match(tag) is not None
 
 
 # --- version comparison ------------------------------------------------------------------------

@@ -79,15 +79,22 @@ def changed_lines(f: FileDiff) -> FileLines:
     return FileLines(f.path, tuple(rows))
 
 
+def _moved_key(text: str) -> str:
+    # A key that moves to or from the head of a YAML list item gains or loses the `- ` marker
+    # (`- image: x` / `name: y` reordered to `- name: y` / `image: x`): the same line moved.
+    key = text.strip()
+    return key[2:].lstrip() if key.startswith("- ") else key
+
+
 def moved(rows: Sequence[tuple[str, int, str]]) -> set[tuple[str, int]]:
     """Lines whose text is removed and added again in the same file (a reorder, not a change)."""
-    removed = Counter(text.strip() for side, _, text in rows if side == "removed" and text.strip())
-    added = Counter(text.strip() for side, _, text in rows if side == "added" and text.strip())
+    removed = Counter(_moved_key(text) for side, _, text in rows if side == "removed" and _moved_key(text))
+    added = Counter(_moved_key(text) for side, _, text in rows if side == "added" and _moved_key(text))
     both = removed & added
     out: set[tuple[str, int]] = set()
     budget = {"removed": Counter(both), "added": Counter(both)}
     for side, number, text in rows:
-        key = text.strip()
+        key = _moved_key(text)
         if budget[side][key] > 0:
             budget[side][key] -= 1
             out.add((side, number))

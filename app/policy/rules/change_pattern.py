@@ -12,6 +12,10 @@ when it has both, ``config`` when it changes only other or generated lines, ``no
 In ``CommitSummary``, ``image_lines`` counts image lines outside generated files (the commit's own
 image switch); image lines inside generated files are part of ``generated_lines``.
 
+Only switches in the policy's ``two_step`` scope make IR010/IR011 findings (``switch_scope``); the
+verdict describes the commit sequence whatever the scope (the corpus labels do too), and a ``mixed``
+verdict whose switches are all out of scope gets a summary note saying the order was not judged.
+
 The PR verdict (the corpus "two_step" labels):
 
 * ``n/a``: no image reference changes, in the PR or in any commit;
@@ -44,6 +48,7 @@ from app.policy.rules.change_lines import (
     other_halves,
     version_tokens,
 )
+from app.policy.rules.switch_scope import judged_switch
 
 RULES: tuple[RuleMeta, ...] = (MIXED_IMAGE_COMMIT, IMAGE_SWITCH_ORDER)
 _LISTED = 3  # files (or commits) named in a message before "and N more"
@@ -56,7 +61,10 @@ class CommitAnalysis:
     # References the commit changes outside generated files: added in a production file that existed
     # before. Only these make an image switch (a new file or a deleted case branch switches nothing;
     # images of tests, CI and tooling are not released, so their commits need no two-step order).
+    # Only switches in the policy's ``two_step`` scope are kept (see ``switch_scope``).
     source_refs: list[RefChange] = field(default_factory=list)
+    # Switches the policy's ``two_step`` scope leaves alone (a release bump under ``staging``).
+    unjudged_refs: list[RefChange] = field(default_factory=list)
     # Other (unrelated) changed lines per file, in order of appearance.
     other_by_file: dict[str, int] = field(default_factory=dict)
 
@@ -78,6 +86,9 @@ def classify_commit(commit: CommitInput, inp: RuleInput) -> CommitAnalysis:
     result = CommitAnalysis(summary, commit)
     regenerated = _regenerated(commit, inp)
     hand_refs = [r for r in commit.refs if not policy.is_generated(r.path)]
+    # What a switch may replace: any hand-written production reference the commit removes (image
+    # logic moved from a manifest template into code replaces the template's reference).
+    replaced = [r for r in hand_refs if r.side == "removed" and policy.is_production(r.path)]
     versions = version_tokens(hand_refs)
     image_count = 0
     for f in commit.files:
@@ -104,7 +115,8 @@ def classify_commit(commit: CommitInput, inp: RuleInput) -> CommitAnalysis:
                 image_count += 1
                 if (_switches(f, side, number, hit, reordered) and hit.normalized() not in unchanged
                         and policy.is_production(path) and hit not in result.source_refs):
-                    result.source_refs.append(hit)
+                    judged = judged_switch(inp, hit, replaced)
+                    (result.source_refs if judged else result.unjudged_refs).append(hit)
             elif (side, number) in reordered or belongs_to_change(
                 path, text, versions=versions, near_image=near(image_numbers, number), changes_images=bool(hand_refs),
                 words=words,
@@ -190,6 +202,9 @@ def analyse(inp: RuleInput) -> PatternResult:
     if not any_refs:
         return PatternResult(summaries, "n/a", output)
     verdict = verdict_of(summaries)
+    note = _unjudged_note(analyses, verdict, inp)
+    if note:
+        output.notes.append(note)
     for a in analyses:
         if a.summary.kind == "mixed" and a.source_refs and a.other_by_file:
             output.drafts.append(_mixed_finding(inp, a))
@@ -198,6 +213,15 @@ def analyse(inp: RuleInput) -> PatternResult:
         if order is not None:
             output.drafts.append(order)
     return PatternResult(summaries, verdict, output)
+
+
+def _unjudged_note(analyses: Sequence[CommitAnalysis], verdict: ChangePattern, inp: RuleInput) -> str | None:
+    """Why a ``mixed`` pull request gets no two-step finding: its switches are outside the scope."""
+    if verdict != "mixed" or any(a.source_refs for a in analyses) or not any(a.unjudged_refs for a in analyses):
+        return None
+    scope = inp.policy.two_step
+    why = "the two-step rules are off" if scope == "off" else "no commit switches an image from or to staging"
+    return f"Commit order not judged: {why} (`two_step: {scope}`)."
 
 
 def verdict_of(summaries: Sequence[CommitSummary]) -> ChangePattern:

@@ -11,9 +11,9 @@ from app.policy.rulemeta import RuleDoc, RuleMeta
 META = RuleMeta(
     "IR010", "mixed-image-commit", "notice",
     "Commit mixes an image switch with other changes",
-    "A commit switches an image and also changes other (non-generated) lines. The two-step pattern keeps the "
-    "image switch in a commit of its own, so it can be reviewed, cherry-picked and reverted alone. Warning for "
-    "critical images.",
+    "A commit switches an image (by default one from or to staging) and also changes other (non-generated) lines. "
+    "The two-step pattern keeps the image switch in a commit of its own, so it can be reviewed, cherry-picked and "
+    "reverted alone. Warning for critical images.",
 )
 
 DOC = RuleDoc(
@@ -24,32 +24,40 @@ DOC = RuleDoc(
 **What.** A commit switches an image (changes a reference in a hand-written file) and also changes
 other lines that are not part of the image change (see [the two-step change
 pattern](#the-two-step-change-pattern)). The message counts those lines and names the files with the
-most of them. A plain diff without commits is judged as one commit.
+most of them. A plain diff without commits is judged as one commit. By default (`two_step: staging`)
+only a switch from or to a staging image counts: an ordinary release bump that comes with its
+related changes (a chart release, a builder image with its lint configuration) is not reported.
 
-**Why.** The two-step pattern keeps the image switch in a commit of its own (commit 1: only the
-image line; commit 2: config changes and regenerated files), so it can be reviewed, cherry-picked
-and reverted alone — the way kops moved etcd-manager from staging back to release in #13196.
+**Why.** The two-step pattern keeps the staging ↔ release switch in a commit of its own (commit 1:
+only the image line; commit 2: config changes and regenerated files), so it can be reviewed,
+cherry-picked and reverted alone — the way kops moved etcd-manager from staging back to release in
+#13196. Repositories that keep every image bump apart, as kops does, set `two_step: all`.
 """,
     bad=(
-        "# commit: Update etcd-manager and etcd\n"
+        "# commit: Use the released etcd-manager and update etcd\n"
         "# file: pkg/model/components/etcdmanager/model.go\n"
-        "-    - image: registry.k8s.io/etcdadm/etcd-manager:v3.0.20220203\n"
-        "+    - image: registry.k8s.io/etcdadm/etcd-manager:v3.0.20220503\n"
+        "-    - image: gcr.io/k8s-staging-etcdadm/etcd-manager:v3.0.20220203\n"
+        "+    - image: registry.k8s.io/etcdadm/etcd-manager:v3.0.20220203\n"
         "# file: pkg/model/components/etcd.go\n"
         "-\tDefaultEtcd3Version_1_22 = \"3.5.3\"\n"
         "+\tDefaultEtcd3Version_1_22 = \"3.5.4\"\n"
     ),
     good=(
-        "# commit: Update etcd-manager to v3.0.20220503\n"
+        "# commit: Use the released etcd-manager v3.0.20220203\n"
         "# file: pkg/model/components/etcdmanager/model.go\n"
-        "-    - image: registry.k8s.io/etcdadm/etcd-manager:v3.0.20220203\n"
-        "+    - image: registry.k8s.io/etcdadm/etcd-manager:v3.0.20220503\n"
+        "-    - image: gcr.io/k8s-staging-etcdadm/etcd-manager:v3.0.20220203\n"
+        "+    - image: registry.k8s.io/etcdadm/etcd-manager:v3.0.20220203\n"
         "# commit: Run hack/update-expected.sh\n"
         "# file: tests/integration/update_cluster/minimal/data/aws_s3_object_manifests-etcdmanager-main_content\n"
-        "-    image: registry.k8s.io/etcdadm/etcd-manager:v3.0.20220203\n"
-        "+    image: registry.k8s.io/etcdadm/etcd-manager:v3.0.20220503\n"
+        "-    image: gcr.io/k8s-staging-etcdadm/etcd-manager:v3.0.20220203\n"
+        "+    image: registry.k8s.io/etcdadm/etcd-manager:v3.0.20220203\n"
+        "# commit: Update etcd to v3.5.4\n"
+        "# file: pkg/model/components/etcd.go\n"
+        "-\tDefaultEtcd3Version_1_22 = \"3.5.3\"\n"
+        "+\tDefaultEtcd3Version_1_22 = \"3.5.4\"\n"
     ),
     configure="""\
+`two_step` (`staging`, `all` or `off`: which image switches are judged);
 `generated_paths` (changes there never make a commit mixed); `critical_images`
 (raises the severity); `rules: {mixed-image-commit: {...}}`.
 """,

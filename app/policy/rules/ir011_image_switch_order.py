@@ -23,7 +23,8 @@ DOC = RuleDoc(
 **What.** The first commit that switches an image comes after configuration commits of the same
 component: commits that change hand-written files in a directory the switch commit changes, or in
 a parent or child of one. Regenerated-output commits and commits about other parts of the tree are
-never asked to move.
+never asked to move. Which switches count follows `two_step` (by default a switch from or to a
+staging image; `all`: every production switch).
 
 **Why.** In the two-step pattern the image switch comes first and the adjustments follow; the
 reverse order leaves intermediate commits that configure an image not yet in use.
@@ -33,15 +34,15 @@ reverse order leaves intermediate commits that configure an image not yet in use
         "# file: pkg/model/components/etcd.go\n"
         "-\tDefaultEtcd3Version_1_22 = \"3.5.4\"\n"
         "+\tDefaultEtcd3Version_1_22 = \"3.5.6\"\n"
-        "# commit: Update etcd-manager\n"
+        "# commit: Use the released etcd-manager\n"
         "# file: pkg/model/components/etcdmanager/model.go\n"
-        "-    - image: registry.k8s.io/etcdadm/etcd-manager:v3.0.20220831\n"
+        "-    - image: gcr.io/k8s-staging-etcdadm/etcd-manager:v3.0.20221209\n"
         "+    - image: registry.k8s.io/etcdadm/etcd-manager:v3.0.20221209\n"
     ),
     good=(
-        "# commit: Update etcd-manager\n"
+        "# commit: Use the released etcd-manager\n"
         "# file: pkg/model/components/etcdmanager/model.go\n"
-        "-    - image: registry.k8s.io/etcdadm/etcd-manager:v3.0.20220831\n"
+        "-    - image: gcr.io/k8s-staging-etcdadm/etcd-manager:v3.0.20221209\n"
         "+    - image: registry.k8s.io/etcdadm/etcd-manager:v3.0.20221209\n"
         "# commit: Update etcd to v3.5.6\n"
         "# file: pkg/model/components/etcd.go\n"
@@ -49,6 +50,7 @@ reverse order leaves intermediate commits that configure an image not yet in use
         "+\tDefaultEtcd3Version_1_22 = \"3.5.6\"\n"
     ),
     configure="""\
+`two_step` (`staging`, `all` or `off`: which image switches are judged);
 `rules: {image-switch-order: {...}}`.
 """,
 )

@@ -3,6 +3,9 @@
 A tag rule judges only what the pull request chose (a tag it kept through a registry rename is not
 its choice) and only references that are pulled as written (see ``choices``).
 
+A dated build id (``v20241212-9f82dd49``) is a development build only in a staging registry:
+Kubernetes image builds keep that tag through promotion, so elsewhere it is a release.
+
 Staging references on production paths are left to IR001 (its message names the tag problem), so
 one line does not collect two findings for one mistake; with IR001 disabled, these rules judge
 staging references too.
@@ -14,7 +17,7 @@ from app.core.models import RefChange
 from app.policy.catalog import DEVELOPMENT_BUILD, MUTABLE_TAG, PRERELEASE_TAG, STAGING_IMAGE, RuleMeta
 from app.policy.context import Draft, RuleInput, RuleOutput
 from app.policy.rules.choices import KeptTags, pulled
-from app.policy.tags import FLOATING, NONE, PRERELEASE
+from app.policy.tags import BUILD_ID, FLOATING, NONE, PRERELEASE, is_dated_build_id
 
 RULES: tuple[RuleMeta, ...] = (MUTABLE_TAG, DEVELOPMENT_BUILD, PRERELEASE_TAG)
 
@@ -41,6 +44,11 @@ def check(inp: RuleInput) -> RuleOutput:
     return out
 
 
+def _released_build(inp: RuleInput, ref: RefChange, kind: str) -> bool:
+    """A dated build id outside staging: how Kubernetes projects release (and promote) image builds."""
+    return kind == BUILD_ID and is_dated_build_id(ref.tag) and inp.ref_class(ref) != "staging"
+
+
 def _judge(inp: RuleInput, ref: RefChange, kind: str) -> Draft | None:
     key = ref.normalized()
     if kind == NONE:
@@ -57,7 +65,7 @@ def _judge(inp: RuleInput, ref: RefChange, kind: str) -> Draft | None:
             "here. Pin an explicit version tag (and a digest where you can).",
             key, commit=ref.commit,
         )
-    if inp.policy.tag_rules.is_development(kind):
+    if inp.policy.tag_rules.is_development(kind) and not _released_build(inp, ref, kind):
         return Draft(
             DEVELOPMENT_BUILD, ref.path, ref.line,
             f"`{ref.reference}` uses a development build tag (`{ref.tag}`, {kind}). Use a released version; "
