@@ -63,6 +63,14 @@ def test_staging_unknown_mapping_says_so() -> None:
 +    image: gcr.io/k8s-staging-ci-images/kube-apiserver:v1.31.0
 """).findings
     assert f.rule == "IR001" and f.suggestion is None and "no release location is known" in f.message
+    assert "not a release version" not in f.message  # v1.31.0 is one: only the release location is unknown
+
+
+def test_staging_with_a_build_tag_says_the_tag_is_no_release() -> None:
+    [f] = run("""# file: pkg/a.yaml
++    image: gcr.io/k8s-staging-ci-images/kube-apiserver:v1.31.0-alpha.3.12_8b6b3a1f
+""").findings
+    assert "tag `v1.31.0-alpha.3.12_8b6b3a1f` is not a release version" in f.message
 
 
 def test_staging_in_allowed_paths_is_a_summary_note_only() -> None:

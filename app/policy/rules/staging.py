@@ -7,6 +7,7 @@ from app.core.references import ImageRef
 from app.policy.catalog import STAGING_IMAGE, RuleMeta
 from app.policy.context import Draft, RuleInput, RuleOutput, replace_in_line
 from app.policy.evidence import PromotionEvidence, suggested_release, unverified_reason
+from app.policy.tags import is_release_shaped
 
 RULES: tuple[RuleMeta, ...] = (STAGING_IMAGE,)
 
@@ -58,13 +59,16 @@ def _written(ref: ImageRef) -> str:
 def _promote_first(inp: RuleInput, ref: RefChange) -> str:
     release_name = inp.policy.mapper.release_name(ref.name)
     release_location = inp.policy.mapper.release_location(ref.name)
-    why = f"tag `{ref.tag}` is not a release version" if ref.tag else "it has no release version tag"
+    if is_release_shaped(ref.tag):
+        why = ""  # the version is fine; what is missing is a known place it was promoted to
+    else:
+        why = f" (tag `{ref.tag}` is not a release version)" if ref.tag else " (it has no release version tag)"
     if release_name or release_location:
         where = f"it would be promoted to `{release_name or release_location}`"
     else:
         where = "no release location is known for this staging location"
     return (
-        f"`{ref.reference}` is a staging image ({why}); production paths must use a promoted release "
+        f"`{ref.reference}` is a staging image{why}; production paths must use a promoted release "
         f"image. Promote the build first ({where}), then reference the release image by its version, "
         "or add a tracked exemption."
     )
