@@ -54,7 +54,7 @@ def test_registry_migration_is_one_grouped_finding_in_one_row() -> None:
     [staging] = [r for r in rows if "`IR001`" in r]
     [grouped] = [r for r in rows if "`IR005`" in r]
     assert rows.index(staging) < rows.index(grouped) and len(rows) == 2
-    assert f"| `{addon('cache')}:10` |" in grouped
+    assert f"| `{addon('cache')}:10` and 18 more places |" in grouped
     assert "This pull request adds 19 references to the deprecated registry `k8s.gcr.io` in 5 files" in grouped
     assert "and 2 more files (7 references)" in grouped
     assert grouped.endswith("| inline comment |")
