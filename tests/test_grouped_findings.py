@@ -162,3 +162,29 @@ def test_the_grouped_finding_is_one_inline_comment_with_its_suggestion() -> None
     assert (comment.path, comment.line) == (grouped.path, grouped.line)
     assert "```suggestion\n        image: registry.k8s.io/coredns/coredns:v1.10.1\n```" in comment.body
     assert "in 4 files" in comment.body
+
+
+def test_severities_group_apart() -> None:
+    # With a lower severity outside production, the test manifests are a group of their own:
+    # a warning must not absorb notices (or the reverse) and misstate what stands.
+    policy = "rules:\n  deprecated-registry:\n    outside_production: notice\n"
+    diff = migration_diff()
+    for n in (1, 2):
+        path = f"test/e2e/manifests/pause-{n}.yaml"
+        diff += make_diff(path, manifest("registry.k8s.io/pause:3.9"), manifest("k8s.gcr.io/pause:3.9"))
+    analysis = analyze(ChangeSet(files=parse_diff(diff), policy_text=policy), AnalysisContext(today=TODAY))
+    found = sorted((f.severity, f.path, len(f.also)) for f in of(analysis, "IR005"))
+    assert found == [("notice", "test/e2e/manifests/pause-1.yaml", 1), ("warning", sorted(FILES)[0], 6)]
+
+
+def test_rules_without_a_group_keep_one_finding_per_reference() -> None:
+    # Every floating tag is its own decision (and an error each): IR002 does not group.
+    files = (("deploy/controller.yaml", "kops/kops-controller"), ("deploy/dns.yaml", "kops/dns-controller"))
+    diff = b"".join(
+        make_diff(path, manifest(f"registry.k8s.io/{name}:v1.2.0"), manifest(f"registry.k8s.io/{name}:latest"))
+        for path, name in files
+    )
+    found = of(review(diff), "IR002")
+    assert [(f.path, f.severity, f.also) for f in found] == [
+        ("deploy/controller.yaml", "error", ()), ("deploy/dns.yaml", "error", ()),
+    ]
