@@ -46,8 +46,8 @@ clusters stop being reproducible, and a rollback does not roll back.
     good=(
         "# file: pkg/model/components/awscloudcontrollermanager.go\n"
         "+\t\timage = \"registry.k8s.io/provider-aws/cloud-controller-manager:v1.24.1\"\n"
-        "# file: test/e2e/config/docker.yaml\n"
-        "+  - name: gcr.io/k8s-staging-cluster-api/capa-manager:dev\n"
+        "# file: e2e/deployment.yaml\n"
+        "+        image: traefik/whoami:latest\n"
     ),
     configure="""\
 `mutable_tags`; `rules: {mutable-tag: {outside_production: warning, ignore_paths: [...]}}` (to
