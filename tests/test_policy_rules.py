@@ -112,7 +112,8 @@ def test_repository_policy_reclassifies() -> None:
 # --- IR002 mutable-tag ------------------------------------------------------------------------------
 
 
-def test_floating_tag_production_error_test_warning_docs_ignored() -> None:
+def test_floating_tag_only_on_production_paths() -> None:
+    # Tooling images (tests, e2e, CI, scripts, docs) are not released: only the shipped ones count.
     result = run("""# file: pkg/model/components/x.go
 +	image := "registry.k8s.io/provider-aws/cloud-controller-manager:latest"
 # file: tests/e2e/x.yaml
@@ -122,8 +123,17 @@ def test_floating_tag_production_error_test_warning_docs_ignored() -> None:
 """)
     assert [(f.rule, f.severity, f.path) for f in result.findings if f.rule == "IR002"] == [
         ("IR002", "error", "pkg/model/components/x.go"),
-        ("IR002", "warning", "tests/e2e/x.yaml"),
     ]
+
+
+def test_ignore_paths_still_drops_production_findings() -> None:
+    text = """# policy: {rules: {mutable-tag: {ignore_paths: ["/examples"]}}}
+# file: examples/nginx.yaml
++        image: nginx:latest
+# file: deploy/nginx.yaml
++        image: nginx:latest
+"""
+    assert [p for _, _, p, _ in findings(text, "IR002")] == ["deploy/nginx.yaml"]
 
 
 def test_no_tag_and_no_digest() -> None:

@@ -44,29 +44,26 @@ def table_rows(table: str) -> list[str]:
     return [line for line in table.splitlines() if line.startswith("| :")]
 
 
-def test_registry_migration_is_one_row_with_counts_and_first_places() -> None:
+def test_registry_migration_is_one_grouped_finding_in_one_row() -> None:
+    # IR005 groups per pull request and registry in the engine: the table gets one row for it,
+    # under the staging error, and the row's message carries the counts.
     result = reviewed(migration_diff(ADDONS, staging_in="metrics"))
-    warnings = [f for f in result.findings if f.rule == "IR005"]
-    assert len(warnings) == 19 and {f.severity for f in warnings} == {"warning"}
-    first = sorted(warnings, key=lambda f: (f.path, f.line or 0))[:3]
-    shown = {f.fingerprint: "inline comment" for f in first}
-    rows = table_rows(findings_table(result.findings, shown, 50))
+    [warning] = [f for f in result.findings if f.rule == "IR005"]
+    assert warning.severity == "warning" and len(warning.also) == 18
+    rows = table_rows(findings_table(result.findings, {warning.fingerprint: "inline comment"}, 50))
     [staging] = [r for r in rows if "`IR001`" in r]
     [grouped] = [r for r in rows if "`IR005`" in r]
-    assert rows.index(staging) < rows.index(grouped)  # the error stays on top, in a row of its own
-    assert "`IR005` deprecated-registry × 19 in 5 files |" in grouped
-    places = ", ".join(f"`{f.path}:{f.line}`" for f in first)
-    assert f"| {places} and 16 more |" in grouped
-    assert grouped.endswith("| annotation × 16; inline comment × 3 |")
-    assert len(rows) == 2
+    assert rows.index(staging) < rows.index(grouped) and len(rows) == 2
+    assert f"| `{addon('cache')}:10` and 18 more places |" in grouped
+    assert "This pull request adds 19 references to the deprecated registry `k8s.gcr.io` in 5 files" in grouped
+    assert "and 2 more files (7 references)" in grouped
+    assert grouped.endswith("| inline comment |")
 
 
 def test_a_few_findings_of_a_rule_keep_their_rows() -> None:
-    result = reviewed(migration_diff(["dns"]))
-    assert len([f for f in result.findings if f.rule == "IR005"]) == 4
-    few = [f for f in result.findings if f.rule == "IR005"][:3]
+    few = [finding("IR009", "warning", n) for n in range(1, 4)]
     assert len(table_rows(findings_table(few, {}, 50))) == 3
-    assert len(table_rows(findings_table(result.findings, {}, 50))) == 1
+    assert len(table_rows(findings_table([*few, finding("IR009", "warning", 4)], {}, 50))) == 1
 
 
 def finding(rule: str, severity: str, line: int, path: str = "deploy/app.yaml") -> Finding:
@@ -96,17 +93,19 @@ def test_summary_comment_and_check_run_are_grouped_and_stable() -> None:
     result = reviewed(migration_diff(ADDONS))
     body = comment_body(result, "success", facts())
     assert body == comment_body(result, "success", facts())  # an unchanged review edits nothing
-    assert "### image-review: 40 image references checked: 20 warnings" in body
-    assert body.count("`IR005` deprecated-registry × 20 in 5 files") == 1
+    assert "### image-review: 40 image references checked: 1 warning" in body
+    assert body.count("adds 20 references to the deprecated registry `k8s.gcr.io` in 5 files") == 1
     summary = check_summary(result, "success", facts())
     assert len(table_rows(summary)) == 1
 
 
-def test_text_output_counts_each_repeated_rule_before_the_totals() -> None:
+def test_text_output_names_the_other_places_of_a_grouped_finding() -> None:
     from app.report.check_formats import format_text
 
     result = reviewed(migration_diff(["dns", "proxy"], staging_in="proxy"))
     lines = format_text(result).splitlines()
-    by_rule = [line for line in lines if line.startswith("By rule: ")]
-    assert by_rule == ["By rule: IR005 deprecated-registry: 7 warnings in 2 files"]  # one IR001: no line
-    assert lines[-1] == "16 image references changed; 1 error, 7 warnings, 0 notices."
+    assert not [line for line in lines if line.startswith("By rule: ")]  # no rule repeats now
+    [also] = [line.strip() for line in lines if line.strip().startswith("also: ")]
+    dns, proxy = addon("dns"), addon("proxy")
+    assert also == f"also: {dns}:11, {dns}:12, {dns}:13, {proxy}:11, {proxy}:12, {proxy}:13"
+    assert lines[-1] == "16 image references changed; 1 error, 1 warning, 0 notices."

@@ -88,6 +88,17 @@ class RefChange:
 
 
 @dataclass(frozen=True, slots=True)
+class Location:
+    """Another place a grouped finding covers (its anchor is the finding's own path and line)."""
+
+    path: str
+    line: int | None
+
+    def __str__(self) -> str:
+        return f"{self.path}:{self.line}" if self.line is not None else self.path
+
+
+@dataclass(frozen=True, slots=True)
 class Finding:
     rule: str  # stable code, e.g. IR001
     name: str  # stable name, e.g. staging-image
@@ -100,6 +111,8 @@ class Finding:
     commit: str | None = None
     side: Side = "added"
     exempted_by: str | None = None  # the exemption that lowered this finding to a notice
+    # A grouped finding (one cause, many references): the other references it covers.
+    also: tuple[Location, ...] = ()
 
     def to_json(self) -> dict[str, object]:
         return {
@@ -113,6 +126,7 @@ class Finding:
             "suggestion": self.suggestion,
             "fingerprint": self.fingerprint,
             "exempted_by": self.exempted_by,
+            "also": [str(loc) for loc in self.also],
         }
 
 

@@ -122,6 +122,11 @@ class Draft:
     # True/False: the path is/is not production (outside_production applies); None: not path-based.
     production: bool | None = None
     exempted_by: str | None = None
+    # For rules whose metadata sets ``group``: drafts with the same key (within the scope) are one
+    # cause ("the deprecated registry k8s.gcr.io"), and ``group_about`` says what they share, as
+    # the end of "This pull request adds 81 references ..." ("to the deprecated registry `k8s.gcr.io`").
+    group_key: str = ""
+    group_about: str = ""
 
 
 @dataclass(slots=True)

@@ -4,7 +4,7 @@
 
 Order: rule families produce drafts → disabled rules, ignored paths and severity settings are
 applied (including ``outside_production``) → exemptions accept or reject drafts → findings get
-fingerprints and are sorted.
+fingerprints and are sorted → the findings of grouping rules are merged, one per cause.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 
 from app.core.diffs import FileDiff
 from app.core.models import Analysis, ChangePattern, CommitSummary, Finding, RefChange, Severity
+from app.policy import grouping
 from app.policy.catalog import ALL_RULES, BY_CODE, STAGING_IMAGE, RuleMeta
 from app.policy.config import Policy
 from app.policy.context import CommitInput, Draft, EvalContext, RuleInput
@@ -82,7 +83,7 @@ def evaluate(
     # IR012/IR013 drafts come from exemptions.apply; they are configured like any other rule.
     final = [d for d in (_configure(d, policy) if d.exempted_by is None else d for d in exempted.drafts)
              if d is not None]
-    findings = _fingerprinted(final)
+    findings = grouping.group(_fingerprinted(final))
     return Evaluation(
         findings=findings,
         commits=pattern.commits,
@@ -122,15 +123,16 @@ def fingerprint(rule: str, path: str, reference: str, side: str, occurrence: int
     return hashlib.sha1(key.encode("utf-8")).hexdigest()
 
 
-def _fingerprinted(drafts: Sequence[Draft]) -> list[Finding]:
+def _fingerprinted(drafts: Sequence[Draft]) -> list[tuple[Draft, Finding]]:
+    """Each draft with its finding, in path and line order (grouping needs the draft's group key)."""
     ordered = sorted(drafts, key=lambda d: (d.path, d.line or 0, d.meta.code, d.reference))
     seen: dict[tuple[str, str, str, str], int] = {}
-    findings: list[Finding] = []
+    findings: list[tuple[Draft, Finding]] = []
     for d in ordered:
         key = (d.meta.code, d.path, d.reference, d.side)
         occurrence = seen.get(key, 0)
         seen[key] = occurrence + 1
-        findings.append(Finding(
+        findings.append((d, Finding(
             rule=d.meta.code,
             name=d.meta.name,
             severity=d.severity or d.meta.severity,
@@ -142,7 +144,7 @@ def _fingerprinted(drafts: Sequence[Draft]) -> list[Finding]:
             commit=d.commit,
             side=d.side,
             exempted_by=d.exempted_by,
-        ))
+        )))
     return findings
 
 

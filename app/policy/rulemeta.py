@@ -11,6 +11,9 @@ from typing import Literal
 from app.core.models import Severity
 
 OutsideProduction = Literal["error", "warning", "notice", "off"]
+# How many of a rule's findings are one finding: all of one pull request (per grouping key), or all
+# of one file.  See ``app.policy.grouping``.
+GroupScope = Literal["pull-request", "file"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,6 +31,9 @@ class RuleMeta:
     action_required: bool = False
     # The policy may disable the rule but not change its severity.
     severity_fixed: bool = False
+    # Findings of one cause are reported once: one finding per scope (and per the draft's
+    # ``group_key``), anchored on the first reference.  None = one finding per reference.
+    group: GroupScope | None = None
 
     @property
     def anchor(self) -> str:

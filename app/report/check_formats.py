@@ -53,6 +53,8 @@ def format_text(analysis: Analysis) -> str:
             out.append(f"  {f.severity:7} {where}  {f.rule} {f.name}: {f.message}{exempt}")
             if f.suggestion is not None:
                 out.append(f"          suggestion: {f.suggestion.strip()}")
+            if f.also:
+                out.append(f"          also: {_also(f)}")
     if analysis.commits:
         out.append("")
         out.append("Commits:")
@@ -64,6 +66,16 @@ def format_text(analysis: Analysis) -> str:
     out += _by_rule(analysis.findings)
     out.append(_totals(analysis.findings, len(analysis.references)))
     return "\n".join(escape.plain_line(line) for line in out) + "\n"
+
+
+# A grouped finding's other places in the text output: enough to find them, not a wall of lines.
+MAX_ALSO = 10
+
+
+def _also(f: Finding) -> str:
+    shown = ", ".join(str(loc) for loc in f.also[:MAX_ALSO])
+    rest = len(f.also) - MAX_ALSO
+    return shown + (f" and {rest} more (see the JSON or SARIF output)" if rest > 0 else "")
 
 
 def plural(count: int, noun: str) -> str:

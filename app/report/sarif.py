@@ -51,11 +51,21 @@ def _uri(path: str) -> str:
     return quote(path.lstrip("/"), safe="/-._~")
 
 
-def _location(finding: Finding) -> dict[str, Any]:
-    physical: dict[str, Any] = {"artifactLocation": {"uri": _uri(finding.path), "uriBaseId": "%SRCROOT%"}}
-    if finding.line is not None and finding.line > 0:
-        physical["region"] = {"startLine": finding.line}
+def _location(path: str, line: int | None) -> dict[str, Any]:
+    physical: dict[str, Any] = {"artifactLocation": {"uri": _uri(path), "uriBaseId": "%SRCROOT%"}}
+    if line is not None and line > 0:
+        physical["region"] = {"startLine": line}
     return {"physicalLocation": physical}
+
+
+# GitHub code scanning rejects a result with more than 1,000 locations.
+MAX_RELATED = 1000
+
+
+def _related(finding: Finding) -> list[dict[str, Any]]:
+    """The other references a grouped finding covers (SARIF ids must be unique within a result)."""
+    also = finding.also[:MAX_RELATED]
+    return [{"id": i, **_location(loc.path, loc.line)} for i, loc in enumerate(also, start=1)]
 
 
 def _fix(path: str, line: int, replacement: str) -> dict[str, Any]:
@@ -83,7 +93,9 @@ def _result(finding: Finding, index: dict[str, int]) -> dict[str, Any]:
     if finding.rule in index:
         result["ruleIndex"] = index[finding.rule]
     if finding.path:
-        result["locations"] = [_location(finding)]
+        result["locations"] = [_location(finding.path, finding.line)]
+    if finding.also:
+        result["relatedLocations"] = _related(finding)
     if finding.commit:
         result["properties"]["commit"] = finding.commit
     if finding.suggestion is not None and finding.line is not None and finding.path and finding.side == "added":

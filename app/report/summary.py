@@ -105,7 +105,9 @@ def _where(f: Finding) -> str:
     if f.line is None:
         return escape.code_span(f.path) if f.path else "pull request"
     side = " (removed)" if f.side == "removed" else ""
-    return f"{escape.code_span(f'{f.path}:{f.line}')}{side}"
+    # A grouped finding sits on its first reference; the count says it stands for the others too.
+    also = f" and {_plural(len(f.also), 'more place')}" if f.also else ""
+    return f"{escape.code_span(f'{f.path}:{f.line}')}{side}{also}"
 
 
 def _sorted(findings: Sequence[Finding]) -> list[Finding]:

@@ -12,8 +12,9 @@ META = RuleMeta(
     "IR004", "prerelease-tag", "warning",
     "Pre-release version on a production path",
     "An image tag is a pre-release (-alpha, -beta, -rc). Pre-releases are immutable but not meant for "
-    "production; make sure this is intended.",
+    "production; make sure this is intended. One finding per file, counting the references.",
     outside_production="off",
+    group="file",
 )
 
 DOC = RuleDoc(
@@ -21,18 +22,26 @@ DOC = RuleDoc(
     table_severity="warning",
     table_outside="off",
     text="""\
-**What.** The tag is a pre-release (`-alpha.N`, `-beta.N`, `-rc.N`).
+**What.** The tag is a pre-release (`-alpha.N`, `-beta.N`, `-rc.N`). One finding per file: a file
+that lists five Kubernetes-version-keyed images with alpha tags gets one warning, on the first of
+them, naming the lines of the others.
 
 **Why.** Pre-releases are immutable and are promoted to release registries, but they are not meant
 for production; the warning asks to confirm it is intended (or to move to the final release).
 """,
     bad=(
         "# file: pkg/model/components/kubeapiserver/model.go\n"
-        "+\timage := \"registry.k8s.io/kube-apiserver:v1.31.0-rc.1\"\n"
+        "+\tcase \"1.31\":\n"
+        "+\t\timage = \"registry.k8s.io/kube-apiserver:v1.31.0-rc.1\"\n"
+        "+\tcase \"1.32\":\n"
+        "+\t\timage = \"registry.k8s.io/kube-apiserver:v1.32.0-alpha.3\"\n"
     ),
     good=(
         "# file: pkg/model/components/kubeapiserver/model.go\n"
-        "+\timage := \"registry.k8s.io/kube-apiserver:v1.31.0\"\n"
+        "+\tcase \"1.31\":\n"
+        "+\t\timage = \"registry.k8s.io/kube-apiserver:v1.31.0\"\n"
+        "+\tcase \"1.32\":\n"
+        "+\t\timage = \"registry.k8s.io/kube-apiserver:v1.32.0\"\n"
     ),
     configure="""\
 `rules: {prerelease-tag: {enabled: false}}` for projects that ship pre-releases on purpose.

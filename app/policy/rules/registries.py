@@ -55,4 +55,5 @@ def _deprecated(inp: RuleInput, ref: RefChange) -> Draft | None:
         DEPRECATED_REGISTRY, ref.path, ref.line,
         f"`{ref.reference}` uses the deprecated registry `{old}`; use {target} instead.",
         ref.normalized(), suggestion=suggestion, commit=ref.commit,
+        group_key=old, group_about=f"to the deprecated registry `{old}`",
     )

@@ -77,6 +77,6 @@ def _judge(inp: RuleInput, ref: RefChange, kind: str) -> Draft | None:
             PRERELEASE_TAG, ref.path, ref.line,
             f"`{ref.reference}` is a pre-release (`{ref.tag}`). Use the final release when it is out, or "
             "confirm that a pre-release is intended here.",
-            key, commit=ref.commit,
+            key, commit=ref.commit, group_about="with a pre-release tag",
         )
     return None
