@@ -66,3 +66,19 @@ def test_a_path_added_to_staging_allowed_paths_leaves_ir002_too() -> None:
     # One notion of production: the path list that allows staging images also ends IR002 there.
     policy = "staging_allowed_paths: {add: [\"/images/builder\"]}\n"
     assert mutable(DOCKERFILE, CHART_VALUES, policy=policy) == [("charts/external-dns/values.yaml", "error")]
+
+
+def test_documentation_sites_are_docs_for_every_reference_rule() -> None:
+    """Hugo's site/ and Docusaurus' website/ hold examples readers copy, as docs/ does."""
+    example = ("site/static/examples/ingress/deploy.yaml",
+               "spec:\n  containers:\n  - name: c\n    image: registry.k8s.io/ingress-nginx/controller:v1.11.3\n",
+               "spec:\n  containers:\n  - name: c\n    image: gcr.io/k8s-staging-ingress-nginx/controller:latest\n")
+    tutorial = ("website/docs/tutorial/app.yaml", "image: nginx:1.27.0\n", "image: nginx:latest\n")
+    diff = b"".join(make_diff(path, old, new) for path, old, new in (example, tutorial))
+    analysis = analyze(ChangeSet(files=parse_diff(diff), policy_text=None))
+    assert [f.rule for f in analysis.findings if f.severity in ("error", "warning")] == []
+    # Only the root directories: a directory named site further down ships.
+    shipped = [("deploy/site/deploy.yaml", example[1], example[2]), ("deploy/site/app.yaml", *tutorial[1:])]
+    diff = b"".join(make_diff(path, old, new) for path, old, new in shipped)
+    analysis = analyze(ChangeSet(files=parse_diff(diff), policy_text=None))
+    assert sorted(f.rule for f in analysis.findings if f.severity == "error") == ["IR001", "IR002"]
