@@ -188,3 +188,18 @@ def test_rules_without_a_group_keep_one_finding_per_reference() -> None:
     assert [(f.path, f.severity, f.also) for f in found] == [
         ("deploy/controller.yaml", "error", ()), ("deploy/dns.yaml", "error", ()),
     ]
+
+
+def test_the_anchor_is_the_first_reference_with_a_one_click_fix() -> None:
+    """A Bazel container_pull split over three lines gets no suggestion; the manifest after it does."""
+    workspace_old = ('container_pull(\n    name = "debian-base",\n    registry = "registry.k8s.io",\n'
+                     '    repository = "debian-base",\n    tag = "v1.0.0",\n)\n')
+    workspace = make_diff("WORKSPACE", workspace_old, workspace_old.replace('"registry.k8s.io"', '"k8s.gcr.io"'))
+    analysis = review(workspace + migration_diff())
+    [grouped] = of(analysis, "IR005")
+    assert grouped.path.startswith("upup/") and grouped.suggestion is not None
+    assert "WORKSPACE" in [place.path for place in grouped.also]
+    assert "This pull request adds 8 references to the deprecated registry `k8s.gcr.io` in 5 files: `WORKSPACE` (1)" \
+        in grouped.message
+    alone = of(review(workspace), "IR005")
+    assert [f.suggestion for f in alone] == [None]  # what made the first reference unfit to carry the comment

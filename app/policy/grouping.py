@@ -7,9 +7,10 @@ listing five version-keyed images with pre-release tags has one, not five. A rul
 of a cause in its metadata (``"pull-request"``: one finding per pull request and grouping key;
 ``"file"``: one per file and key) and each draft carries its key (``Draft.group_key``).
 
-The grouped finding is its first reference's finding (same path, line, suggestion and fingerprint,
-so an inline comment keeps its one-click fix and a re-run finds it again) with a message that counts
-the references and files it covers, and the other references in ``Finding.also``.
+The grouped finding is its first reference's finding — the first one with a suggestion, when the
+first has none — (same path, line, suggestion and fingerprint, so an inline comment keeps its
+one-click fix and a re-run finds it again) with a message that counts the references and files it
+covers, and the other references in ``Finding.also``.
 
 Only findings that stand are grouped: an exempted reference keeps its own (notice) finding, which
 names its exemption, and a finding on a removed line or without a line stays as it is.
@@ -55,17 +56,20 @@ def _key(draft: Draft, finding: Finding) -> GroupKey | None:
 
 
 def _merged(members: Sequence[tuple[Draft, Finding]]) -> Finding:
-    draft, first = members[0]
     if len(members) == 1:
-        return first
-    findings = [f for _, f in members]
+        return members[0][1]
+    # The first reference with a one-click fix carries the comment: a Bazel `container_pull` split
+    # over three lines has none, the manifest after it has one.
+    at = next((i for i, (_, f) in enumerate(members) if f.suggestion), 0)
+    draft, first = members[at]
+    findings = [f for _, f in members]  # the message lists them in path and line order
     scope: GroupScope = draft.meta.group or "pull-request"
     about = draft.group_about or "like this one"
     lead = _file_lead(findings, about) if scope == "file" else _pull_request_lead(findings, about)
     return replace(
         first,
         message=f"{lead} On this line: {first.message}",
-        also=tuple(Location(f.path, f.line) for f in findings[1:]),
+        also=tuple(Location(f.path, f.line) for i, (_, f) in enumerate(members) if i != at),
     )
 
 
