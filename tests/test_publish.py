@@ -13,7 +13,7 @@ from conftest import APP_ID, INSTALLATION_ID, KeyPair
 from review_helpers import FAST_CLIENT, human_reply
 
 from app.core.diffs import FileDiff, parse_diff
-from app.core.models import Analysis, Finding
+from app.core.models import Analysis, Finding, Location
 from app.github.client import GitHubApp, InstallationClient
 from app.github.memory import LocalMemory, PullMemory, SqliteMemory
 from app.github.pacing import PaceSettings, WritePacer
@@ -352,6 +352,27 @@ def test_outdated_comment_deleted_or_answered_when_someone_replied(world: World)
     world.push()
     again = world.review([stays])
     assert again.resolved_replies == 0 and again.comments_deleted == 0
+
+
+def test_comments_on_places_a_grouped_finding_now_covers_stay(world: World) -> None:
+    """Per-reference comments posted before a rule grouped its findings (or before the group's anchor
+    moved) stand while their references do: neither deleted nor answered "Resolved"."""
+    first, second, third = finding(1, fp="ref-1"), finding(2, fp="ref-2"), finding(3, fp="ref-3")
+    world.review([first, second, third], event="pull_request.opened")
+    by_line = {c["line"]: c for c in world.comments()}
+    human_reply(world.fake, REPO, by_line[2]["id"], "We mirror k8s.gcr.io internally for now.")
+
+    world.push()
+    grouped = replace(first, also=(Location(MODEL, 2, "ref-2"), Location(MODEL, 3, "ref-3")))
+    result = world.review([grouped])
+    assert result.comments_deleted == 0 and result.resolved_replies == 0
+    assert {c["id"] for c in world.comments()} >= {by_line[n]["id"] for n in (1, 2, 3)}
+
+    # The third reference fixed: its comment goes, the others stay.
+    world.push()
+    result = world.review([replace(first, also=(Location(MODEL, 2, "ref-2"),))])
+    assert result.comments_deleted == 1
+    assert by_line[3]["id"] not in {c["id"] for c in world.comments()}
 
 
 def test_summary_comment_edited_in_place_across_three_pushes(world: World) -> None:

@@ -93,6 +93,9 @@ class Location:
 
     path: str
     line: int | None
+    # The finding this place would have been on its own: a comment posted for it before the
+    # grouping (or before the anchor moved) still stands while the place does.
+    fingerprint: str = ""
 
     def __str__(self) -> str:
         return f"{self.path}:{self.line}" if self.line is not None else self.path

@@ -570,7 +570,7 @@ class Publisher:
         Their text speaks of findings that no longer stand: the rest get a fresh comment and the
         old one is deleted. A comment someone answered is kept as it is (the thread is theirs).
         """
-        current = {marker_key(f.fingerprint) for f in analysis.findings}
+        current = _standing(analysis)
         partial = [k for k in self.memory.comments if _partly_gone(k, current)]
         if not partial:
             return ours, set()
@@ -584,7 +584,7 @@ class Publisher:
         A merged comment stays while one of its findings stands, unless a fresh comment for those
         findings replaced it (``replaced``, never answered by anyone): then it is deleted.
         """
-        current = {marker_key(f.fingerprint) for f in analysis.findings}
+        current = _standing(analysis)
         gone = [k for k in self.memory.comments if k in replaced or not any(m in current for m in member_keys(k))]
         if not gone:
             return
@@ -772,6 +772,14 @@ class Publisher:
 
     def _save(self) -> None:
         self._store.save(self.target.repo, self.target.number, self.memory)
+
+
+def _standing(analysis: Analysis) -> set[str]:
+    """Marker keys of every finding that stands, the places a grouped finding covers included: a
+    comment on one of them (posted before the grouping, or before its anchor moved) is not resolved."""
+    keys = {marker_key(f.fingerprint) for f in analysis.findings}
+    keys.update(marker_key(place.fingerprint) for f in analysis.findings for place in f.also if place.fingerprint)
+    return keys
 
 
 def _annotations_key(run_id: int) -> str:

@@ -69,7 +69,7 @@ def _merged(members: Sequence[tuple[Draft, Finding]]) -> Finding:
     return replace(
         first,
         message=f"{lead} On this line: {first.message}",
-        also=tuple(Location(f.path, f.line) for i, (_, f) in enumerate(members) if i != at),
+        also=tuple(Location(f.path, f.line, f.fingerprint) for i, (_, f) in enumerate(members) if i != at),
     )
 
 
