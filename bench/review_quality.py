@@ -13,7 +13,8 @@ written it), `noise` (true but not worth a reviewer's time), `wrong` (false, or 
 and the share of wrong findings per rule. Labels are keyed by case and finding fingerprint (rule,
 path, normalized reference, side: stable across line moves); a finding without a label is listed
 with --unlabelled so it can be judged. Also checks that no pull request shipping a staging image to
-production passes without an error or warning (the kops labels say which ones do).
+production passes without an error or warning (the kops labels, the `ships_staging` field of
+review_corpus/index.json and the public corpus' expectations say which ones do).
 """
 
 from __future__ import annotations
@@ -66,8 +67,9 @@ def cases(corpus: Path) -> list[Case]:
         out.append(Case(d.name, d / "pr.mbox", bool(label), kops=True))
     index = json.loads((OWN_CORPUS / "index.json").read_text())["cases"]
     seen = {(c["repo"], c["pr"]) for c in index}
+    ships = {c["slug"]: c.get("ships_staging") for c in index}  # absent: not judged yet
     for d in sorted(OWN_CORPUS.glob("*/")):
-        out.append(Case(d.name, d / "pr.mbox", None))
+        out.append(Case(d.name, d / "pr.mbox", ships.get(d.name)))
     for d in sorted((PUBLIC_CORPUS / "cases").glob("*/")):
         meta = json.loads((d / "case.json").read_text())
         if (meta["repo"], meta["pr"]) not in seen:
