@@ -320,6 +320,19 @@ def test_version_upgrade_and_flavour_change_are_fine() -> None:
 """, "IR009") == []
 
 
+def test_a_tag_that_follows_a_release_line_is_no_downgrade() -> None:
+    # golang:1.25-trixie follows the newest 1.25.x: less pinned than 1.25.1-trixie, not older.
+    assert only("""# file: images/Dockerfile
+-FROM golang:1.25.1-trixie AS builder
++FROM golang:1.25-trixie AS builder
+""", "IR009") == []
+    [f] = [f for f in run("""# file: images/Dockerfile
+-FROM golang:1.25.1-trixie AS builder
++FROM golang:1.24-trixie AS builder
+""").findings if f.rule == "IR009"]
+    assert "goes back from `1.25.1-trixie` to `1.24-trixie`" in f.message
+
+
 # --- fingerprints ----------------------------------------------------------------------------------
 
 

@@ -165,6 +165,14 @@ def _is_date(n: int) -> bool:
     return 19000101 <= n <= 29991231
 
 
+def names_a_line_of(a: str | None, b: str | None) -> bool:
+    """True when ``a`` names fewer version numbers than ``b`` and agrees on all of them (``1.25-trixie``
+    against ``1.25.1-trixie``): a tag that follows the newest 1.25.x, not an older version."""
+    va, vb = parse_version(a), parse_version(b)
+    return (va is not None and vb is not None and va.variant == vb.variant and va.pre is None
+            and len(va.core) < len(vb.core) and vb.core[: len(va.core)] == va.core)
+
+
 def compare_versions(a: str | None, b: str | None) -> int | None:
     """-1, 0 or 1 when ``a`` is older, equal or newer than ``b``; None when they do not compare.
 

@@ -17,7 +17,7 @@ from app.policy.catalog import INCONSISTENT_VERSIONS, VERSION_DOWNGRADE, RuleMet
 from app.policy.context import Draft, RuleInput, RuleOutput
 from app.policy.images import identity
 from app.policy.rules.choices import KeptTags
-from app.policy.tags import compare_versions
+from app.policy.tags import compare_versions, names_a_line_of
 
 RULES: tuple[RuleMeta, ...] = (INCONSISTENT_VERSIONS, VERSION_DOWNGRADE)
 _LISTED = 5  # locations named in a message before "and N more"
@@ -112,7 +112,7 @@ def _downgrades(inp: RuleInput) -> list[Draft]:
             continue
         # The removed reference nearest to this line is the one it replaced (the same line pair).
         before = min(candidates, key=lambda r: abs(r.line - ref.line))
-        if compare_versions(ref.tag, before.tag) != -1:
+        if compare_versions(ref.tag, before.tag) != -1 or names_a_line_of(ref.tag, before.tag):
             continue
         drafts.append(Draft(
             VERSION_DOWNGRADE, ref.path, ref.line,

@@ -23,7 +23,9 @@ DOC = RuleDoc(
 **What.** A removed reference is replaced (in the same file, nearest line) by an older version of
 the same image. Versions compare semver- and date-aware: `v3.0.20220128-22-g9ef09c83` (22 commits
 after v3.0.20220128) is older than `v3.0.20220203`; flavours (`-bookworm` vs `-alpine`), date
-versions vs semantic versions, and unversioned tags never compare.
+versions vs semantic versions, and unversioned tags never compare. A tag that names fewer numbers
+and agrees on them (`golang:1.25-trixie` after `golang:1.25.1-trixie`) follows that release line,
+so it is less pinned, not older.
 
 **Why.** Going back is sometimes right (a revert), but more often a merge mistake or a stale
 staging build replacing a newer release.
