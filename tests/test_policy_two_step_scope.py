@@ -83,6 +83,14 @@ def test_staging_switch_mixed_with_other_lines_is_reported_by_default(change: st
     assert not any("not judged" in n for n in result.summary_notes)
 
 
+def test_a_revert_is_not_asked_to_be_split() -> None:
+    """`git revert` undoes a commit as a whole: the reverted commit was the place to ask."""
+    revert = with_policy(None, '# commit: Revert "Release v3.0.20220203"\n' + TO_STAGING + ETCD)
+    assert rules(revert, "IR010") == []
+    assert "IR001" in rules(revert, "IR001")  # what it ships is still judged
+    assert rules(with_policy(None, "# commit: Revert the etcd bump\n" + TO_STAGING + ETCD), "IR010") == ["IR010"]
+
+
 @pytest.mark.parametrize("change", [RELEASE_BUMP, HELM_RELEASE, GO_BUMP], ids=["release", "helm", "go-builder"])
 def test_release_bump_mixed_with_other_lines_is_not_reported_by_default(change: str) -> None:
     result = mixed(None, change)

@@ -29,6 +29,7 @@ The PR verdict (the corpus "two_step" labels):
 from __future__ import annotations
 
 import posixpath
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
@@ -206,13 +207,22 @@ def analyse(inp: RuleInput) -> PatternResult:
     if note:
         output.notes.append(note)
     for a in analyses:
-        if a.summary.kind == "mixed" and a.source_refs and a.other_by_file:
+        if a.summary.kind == "mixed" and a.source_refs and a.other_by_file and not is_revert(a.commit.subject):
             output.drafts.append(_mixed_finding(inp, a))
     if known and len(analyses) > 1:
         order = _order_finding(analyses, inp)
         if order is not None:
             output.drafts.append(order)
     return PatternResult(summaries, verdict, output)
+
+
+# `git revert` writes this subject; the commit undoes another one as a whole, so it cannot be split
+# (the commit it reverts was the place to ask).
+_REVERT_SUBJECT = re.compile(r'^Revert "')
+
+
+def is_revert(subject: str) -> bool:
+    return bool(_REVERT_SUBJECT.match(subject))
 
 
 def _unjudged_note(analyses: Sequence[CommitAnalysis], verdict: ChangePattern, inp: RuleInput) -> str | None:

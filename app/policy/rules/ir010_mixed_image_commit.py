@@ -27,6 +27,8 @@ pattern](#the-two-step-change-pattern)). The message counts those lines and name
 most of them. A plain diff without commits is judged as one commit. By default (`two_step: staging`)
 only a switch from or to a staging image counts: an ordinary release bump that comes with its
 related changes (a chart release, a builder image with its lint configuration) is not reported.
+A `git revert` commit (subject `Revert "..."`) is not reported either: it undoes another commit as a
+whole and cannot be split.
 
 **Why.** The two-step pattern keeps the staging ↔ release switch in a commit of its own (commit 1:
 only the image line; commit 2: config changes and regenerated files), so it can be reviewed,
