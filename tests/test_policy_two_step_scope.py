@@ -83,6 +83,22 @@ def test_staging_switch_mixed_with_other_lines_is_reported_by_default(change: st
     assert not any("not judged" in n for n in result.summary_notes)
 
 
+def test_a_staging_image_added_beside_the_others_switches_nothing() -> None:
+    """A new build variant from staging, with the Makefile line that builds it: IR001 says what ships,
+    and nothing was switched that a separate commit could isolate."""
+    variant = """# commit: Add a build for Windows ltsc2025
+# file: deploy/windows/base-images.yaml
+     - image: gcr.io/k8s-staging-e2e-test-images/windows-servercore-cache:1.0-linux-amd64-ltsc2022
++    - image: gcr.io/k8s-staging-e2e-test-images/windows-servercore-cache:1.0-linux-amd64-ltsc2025
+# file: Makefile
+-ALL_OSVERSIONS.windows := 1809 ltsc2022
++ALL_OSVERSIONS.windows := 1809 ltsc2022 ltsc2025
+"""
+    result = with_policy(None, variant)
+    assert rules(result, "IR001", "IR010", "IR011") == ["IR001"]
+    assert rules(with_policy("two_step: all", variant), "IR010") == ["IR010"]  # kops: every switch, as before
+
+
 def test_a_revert_is_not_asked_to_be_split() -> None:
     """`git revert` undoes a commit as a whole: the reverted commit was the place to ask."""
     revert = with_policy(None, '# commit: Revert "Release v3.0.20220203"\n' + TO_STAGING + ETCD)

@@ -5,9 +5,10 @@ build during development goes back to the promoted release in a commit of its ow
 can be reviewed, reverted and cherry-picked alone. An ordinary version bump that comes with its
 related changes (a chart release, a builder image with its lint configuration) is normal practice.
 
-* ``staging`` (default): a switch counts when the added reference, or the reference it replaces,
-  is a staging image by the policy's classes (staging → release, release → staging,
-  staging → staging);
+* ``staging`` (default): a switch counts when it replaces a reference of the same image and the
+  added reference, or the one it replaces, is a staging image by the policy's classes
+  (staging → release, release → staging, staging → staging). A staging image added where no
+  reference of it was (a new build variant) switches nothing: IR001 reports what it ships;
 * ``all``: every production switch counts (the kops convention);
 * ``off``: no switch counts, so IR010 and IR011 never fire.
 
@@ -37,9 +38,10 @@ def judged_switch(inp: RuleInput, added: RefChange, removed: Iterable[RefChange]
     scope = inp.policy.two_step
     if scope == "off":
         return False
-    if scope == "all" or inp.ref_class(added) == "staging":
+    if scope == "all":
         return True
-    return any(inp.ref_class(r) == "staging" and _same_image(added, r) and not r.in_comment for r in removed)
+    replaced = [r for r in removed if _same_image(added, r) and not r.in_comment]
+    return any(inp.ref_class(r) == "staging" for r in [added, *replaced]) if replaced else False
 
 
 def _same_image(a: RefChange, b: RefChange) -> bool:
