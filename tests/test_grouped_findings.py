@@ -203,3 +203,19 @@ def test_the_anchor_is_the_first_reference_with_a_one_click_fix() -> None:
         in grouped.message
     alone = of(review(workspace), "IR005")
     assert [f.suggestion for f in alone] == [None]  # what made the first reference unfit to carry the comment
+
+
+def test_a_staging_image_without_a_fix_is_one_finding_and_with_a_fix_one_per_line() -> None:
+    """IR001: `:master` from staging in several manifests has no suggestion; one comment names every
+    place. A release-shaped staging tag has a one-click fix on each line, so each line keeps its own."""
+    def manifests(image: str) -> bytes:
+        return b"".join(make_diff(f"deployment/base/{name}.yaml", manifest("registry.k8s.io/nfd/nfd:v0.18.0"),
+                                  manifest(image)) for name in ("gc", "master", "worker"))
+
+    [grouped] = of(review(manifests("gcr.io/k8s-staging-nfd/nfd:master")), "IR001")
+    assert grouped.severity == "error" and grouped.suggestion is None
+    assert grouped.message.startswith(
+        "This pull request adds 3 references of the staging image `gcr.io/k8s-staging-nfd/nfd:master` in 3 files:")
+    assert [str(place) for place in grouped.also] == ["deployment/base/master.yaml:8", "deployment/base/worker.yaml:8"]
+    fixable = of(review(manifests("gcr.io/k8s-staging-nfd/nfd:v0.18.1")), "IR001")
+    assert len(fixable) == 3 and all(f.suggestion and not f.also for f in fixable)

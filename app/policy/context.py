@@ -125,7 +125,8 @@ class Draft:
     # For rules whose metadata sets ``group``: drafts with the same key (within the scope) are one
     # cause ("the deprecated registry k8s.gcr.io"), and ``group_about`` says what they share, as
     # the end of "This pull request adds 81 references ..." ("to the deprecated registry `k8s.gcr.io`").
-    group_key: str = ""
+    # None: this draft stands alone even in a grouping rule (an IR001 line with its own one-click fix).
+    group_key: str | None = ""
     group_about: str = ""
 
 

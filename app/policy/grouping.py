@@ -50,7 +50,8 @@ def group(pairs: Sequence[tuple[Draft, Finding]]) -> list[Finding]:
 
 def _key(draft: Draft, finding: Finding) -> GroupKey | None:
     scope = draft.meta.group
-    if scope is None or finding.exempted_by is not None or finding.side != "added" or finding.line is None:
+    if (scope is None or draft.group_key is None or finding.exempted_by is not None or finding.side != "added"
+            or finding.line is None):
         return None
     return (finding.rule, finding.severity, finding.path if scope == "file" else "", draft.group_key)
 

@@ -15,6 +15,7 @@ META = RuleMeta(
     "Staging registries hold unreviewed builds that may be deleted at any time; production code and manifests "
     "must use the promoted release image.",
     outside_production="off",
+    group="pull-request",
 )
 
 DOC = RuleDoc(
@@ -29,7 +30,9 @@ counts the staging references added there.""",
 path. When the policy knows where the location is promoted to and the tag is release-shaped
 (`v3.0.20230925`, `3.0.20210430`, `v1.2.3`), the suggestion replaces it by the release reference with
 the same tag (and digest: promotion copies the digest unchanged). Otherwise the message says the build
-must be promoted first and names the release image it would become.
+must be promoted first and names the release image it would become. The same staging reference
+without a suggestion, written on several lines (a `:master` build in seven manifests), is one
+finding on its first line that names the other places; a line with a suggestion keeps its own.
 
 With [registry verification](#registry-verification) the suggestion follows the evidence:
 

@@ -46,9 +46,12 @@ def _finding(inp: RuleInput, ref: RefChange) -> Draft:
     else:
         suggestion = None
         message = _promote_first(inp, ref)
+    # A line with a one-click fix keeps its own comment; the same staging image without one, written in
+    # seven manifests, is one cause (one comment naming the other places).
     return Draft(
         STAGING_IMAGE, ref.path, ref.line, message, ref.normalized(), suggestion=suggestion, commit=ref.commit,
-        production=True,
+        production=True, group_key=None if suggestion else ref.normalized(),
+        group_about=f"of the staging image `{ref.reference}`",
     )
 
 
