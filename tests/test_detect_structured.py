@@ -362,3 +362,11 @@ def test_prose_names_a_tagged_image_right_after_the_word_image() -> None:
     assert [(r.line, r.normalized()) for r in refs] == [
         (3, "docker.io/kindest/node:v1.35.1"), (6, "docker.io/library/my-app:v0.3.1"),
     ]
+
+
+def test_a_mapping_set_to_null_names_no_image() -> None:
+    """kueue's chart moved its image to a template default and set `repository: null`, `tag: null`."""
+    old = "controllerManager:\n  image:\n    repository: registry.k8s.io/kueue/kueue\n    tag: v0.14.4\n"
+    new = "controllerManager:\n  image:\n    repository: null\n    tag: null\n"
+    refs = refs_of("charts/kueue/values.yaml", old, new)
+    assert [(r.side, r.normalized()) for r in refs] == [("removed", "registry.k8s.io/kueue/kueue:v0.14.4")]

@@ -37,6 +37,9 @@ NOT_IMAGES = [
     ("pkg/npm.go", '\tregistry := fmt.Sprintf("%s:registry", scope)'),
     # a MIME type table
     ("rootfs/etc/mime.types", "# img: application/octet-stream"),
+    # YAML's null: a chart or manifest that names no image
+    ("values.yaml", "  image: null"),
+    ("values.yaml", "  image: ~"),
     # numbers
     ("values.yaml", "  image: 12345"),
     ("values.yaml", '  image: "1.30.0"'),

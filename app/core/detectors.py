@@ -319,6 +319,8 @@ def _key_values(text: str, kind: FileKind, variables: dict[str, str]) -> list[Ca
         if kind in CODE_KINDS and not _literal_value(text, m, start):
             continue  # in code an unquoted value is an expression (image=image), not a reference
         start, raw = _expansion_default(text, start, raw)
+        if raw in _NO_VALUE:
+            continue
         if key == "uses":
             if not _DOCKER_URI.match(raw):
                 continue
@@ -339,6 +341,10 @@ def _key_values(text: str, kind: FileKind, variables: dict[str, str]) -> list[Ca
             out.append(Candidate(start, start + len(raw), value, _kv_context(kind, key, m.group("op"), text)))
     return out
 
+
+# A key set to "nothing" (`image: null` in a chart, `image = None` in Python, `image: nil` in Go):
+# no image is named.
+_NO_VALUE = frozenset({"null", "Null", "NULL", "~", "None", "nil"})
 
 _DEFAULT_EXPANSION = re.compile(r"^\$\{\w+:?[-=](?P<d>[^{}$]+)\}$")
 

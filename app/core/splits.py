@@ -115,8 +115,14 @@ def _blank(text: str) -> bool:
     return not stripped or stripped.startswith("#")
 
 
+# YAML's spellings of "no value": a chart that sets `repository: null` names no image.
+_YAML_NULLS = frozenset({"null", "Null", "NULL", "~"})
+
+
 def field_value(raw: str) -> str:
     raw = raw.split(" #", 1)[0].strip().rstrip(",").strip()
+    if raw in _YAML_NULLS:
+        return ""
     if len(raw) >= 2 and raw[0] == raw[-1] and raw[0] in "\"'":
         raw = raw[1:-1]
     return raw
