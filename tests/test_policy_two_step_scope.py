@@ -99,6 +99,24 @@ def test_a_staging_image_added_beside_the_others_switches_nothing() -> None:
     assert rules(with_policy("two_step: all", variant), "IR010") == ["IR010"]  # kops: every switch, as before
 
 
+def test_a_helm_repository_kept_in_the_tree_is_generated_output() -> None:
+    """`helm package` and `helm repo index` rewrite the archive and the index beside the switch."""
+    switch_back = """# commit: Use the canary image on the main branch
+# file: charts/latest/csi-driver-nfs/values.yaml
+-    image: registry.k8s.io/sig-storage/nfsplugin:v4.13.0
++    image: gcr.io/k8s-staging-sig-storage/nfsplugin:canary
+# file: charts/index.yaml
+-    created: "2025-10-01T10:00:00Z"
++    created: "2025-10-02T09:00:00Z"
+-    digest: 5d1e0a9f
++    digest: 8c2b7e41
+"""
+    assert rules(with_policy(None, switch_back), "IR010") == []
+    policy = load_policy(None)
+    assert policy.is_generated("charts/latest/csi-driver-nfs-4.13.0.tgz")
+    assert policy.is_generated("charts/index.yaml") and not policy.is_generated("deploy/index.yaml")
+
+
 def test_a_revert_is_not_asked_to_be_split() -> None:
     """`git revert` undoes a commit as a whole: the reverted commit was the place to ask."""
     revert = with_policy(None, '# commit: Revert "Release v3.0.20220203"\n' + TO_STAGING + ETCD)
