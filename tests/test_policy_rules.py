@@ -232,6 +232,12 @@ def test_dated_build_id_on_a_staging_image_is_a_development_build() -> None:
     assert [(f.rule, f.severity) for f in off.findings] == [("IR003", "error")]
 
 
+def test_a_prerelease_the_commit_subject_names_is_an_announced_choice() -> None:
+    line = '# file: pkg/x.go\n+\timage := "registry.k8s.io/gateway-api/admission-server:v0.7.0-rc1"\n'
+    assert only("# commit: Bumping webhook version to v0.7.0-rc1\n" + line, "IR004") == []
+    assert [f[0] for f in findings("# commit: Bump the webhook\n" + line, "IR004")] == ["IR004"]
+
+
 def test_prerelease_warning() -> None:
     assert findings("# file: pkg/x.go\n+\timage := \"registry.k8s.io/kube-apiserver:v1.31.0-rc.1\"\n", "IR004") == [
         ("IR004", "warning", "pkg/x.go", 1)

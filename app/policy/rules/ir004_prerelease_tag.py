@@ -27,7 +27,9 @@ that lists five Kubernetes-version-keyed images with alpha tags gets one warning
 them, naming the lines of the others.
 
 **Why.** Pre-releases are immutable and are promoted to release registries, but they are not meant
-for production; the warning asks to confirm it is intended (or to move to the final release).
+for production; the warning asks to confirm it is intended (or to move to the final release). A
+commit subject of the pull request that names the pre-release ("Bump webhook to v0.7.0-rc1") is
+that confirmation, so no warning is given.
 """,
     bad=(
         "# file: pkg/model/components/kubeapiserver/model.go\n"

@@ -3,7 +3,9 @@
 A tag rule judges only what the pull request chose (a tag it kept through a registry rename is not
 its choice) and only references that are pulled as written (see ``choices``).
 
-A dated build id (``v20241212-9f82dd49``) is a development build only in a staging registry:
+A pre-release tag that a commit subject of the pull request names is an announced choice, and
+IR004 only asks to confirm the choice. A dated build id (``v20241212-9f82dd49``) is a development
+build only in a staging registry:
 Kubernetes image builds keep that tag through promotion, so elsewhere it is a release.
 
 Staging references on production paths are left to IR001 (its message names the tag problem), so
@@ -49,6 +51,16 @@ def _released_build(inp: RuleInput, ref: RefChange, kind: str) -> bool:
     return kind == BUILD_ID and is_dated_build_id(ref.tag) and inp.ref_class(ref) != "staging"
 
 
+def _announced(inp: RuleInput, tag: str | None) -> bool:
+    """A commit subject of the pull request names the pre-release ("Bumping webhook version to
+    v0.7.0-rc1", "bump default image to kindest/node:v1.37.0-rc.1"): the choice is explicit, and
+    asking to confirm it is what IR004 would do."""
+    if not tag or not inp.commits:
+        return False
+    bare = tag[1:] if tag[:1] in "vV" else tag
+    return any(bare in commit.subject for commit in inp.commits)
+
+
 def _judge(inp: RuleInput, ref: RefChange, kind: str) -> Draft | None:
     key = ref.normalized()
     if kind == NONE:
@@ -72,7 +84,7 @@ def _judge(inp: RuleInput, ref: RefChange, kind: str) -> Draft | None:
             "if this build is needed before a release, add a tracked exemption.",
             key, commit=ref.commit,
         )
-    if kind == PRERELEASE:
+    if kind == PRERELEASE and not _announced(inp, ref.tag):
         return Draft(
             PRERELEASE_TAG, ref.path, ref.line,
             f"`{ref.reference}` is a pre-release (`{ref.tag}`). Use the final release when it is out, or "
