@@ -138,3 +138,28 @@ def test_no_cut_in_a_one_file_or_plain_diff(tmp_path: Path) -> None:
     empty = tmp_path / "empty.diff"
     empty.write_bytes(b"")
     assert [section_cut(p) for p in (one, plain, empty)] == [None, None, None]
+
+
+class _Mapping:
+    """Records what a page releaser lets go of."""
+
+    def __init__(self) -> None:
+        self.released: list[tuple[int, int]] = []
+
+    def madvise(self, _advice: int, start: int, length: int) -> None:
+        self.released.append((start, start + length))
+
+
+def test_each_pass_over_a_mapped_diff_lets_its_pages_go() -> None:
+    """The cue scan, then the sections: a 50 MB one-line diff ends both passes at the same place, and
+    the pages the second pass brought back must be let go too (they cost 50 MB of peak memory)."""
+    from app.core.diffs import _PageReleaser
+
+    mapping = _Mapping()
+    release = _PageReleaser(mapping)  # type: ignore[arg-type]
+    end = 50 << 20
+    release(end)  # the cue scan read everything
+    release(end)  # the one section was copied out
+    assert mapping.released == [(0, end), (0, end)]
+    release(end + (16 << 20))  # a later position in the same pass releases only what is new
+    assert mapping.released[-1] == (end, end + (16 << 20))

@@ -787,12 +787,14 @@ def _iter_indexed_sections(
     starts = sections[bisect_left(sections, window.start) : bisect_left(sections, window.stop)]
     for i, start in enumerate(starts):
         end = starts[i + 1] if i + 1 < len(starts) else window.stop
-        if progress is not None:
-            progress(end)
         if not keep_filtered and not prefilter.wants(_first_line_path(buf, start), index, start, end):
+            if progress is not None:
+                progress(end)
             yield None  # a file, but none the caller wants
             continue
         section = buf[start:end]
+        if progress is not None:
+            progress(end)  # after the copy: its pages are not needed again
         header = _parse_header(section, 0)
         hunks = _quick_hunks(section, header.end)
         if hunks is None:
@@ -833,7 +835,7 @@ class _PageReleaser:
 
     Mapped pages count toward the resident size of the process: for a 50 MB diff that is a
     third of the memory budget of a scan, and those bytes are never read again.  The buffer may
-    be read in several passes (a cue scan, then the sections): a position behind the last one
+    be read in several passes (a cue scan, then the sections): a position not past the last one
     heard starts a new pass, whose pages (brought back by fault-around) are dropped again.
     """
 
@@ -845,7 +847,7 @@ class _PageReleaser:
         self._last = 0
 
     def __call__(self, pos: int) -> None:
-        if pos < self._last:
+        if pos <= self._last:  # not past the last position heard: a new pass over the buffer
             self._done = 0
         self._last = pos
         upto = pos - pos % mmap.PAGESIZE
