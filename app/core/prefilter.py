@@ -20,24 +20,22 @@ import re2  # type: ignore[import-untyped]
 
 from app.core.filekinds import file_kind
 
-# What a changed line must contain for any detector below to fire on it (or on its split siblings),
-# as plain lower-case substrings: bytes.find is many times faster than one regex with alternatives.
-# References with an unusual host and no such word are caught by _HOST_PATH_TAG when they carry a
-# tag or digest; known registries (gcr.io, quay.io, *-docker.pkg.dev, *.azurecr.io) contain ".io/"
-# or "docker".
+# What a changed line must contain for any detector to fire on it (or on its split siblings), as
+# lower-case words matched case-insensitively. References with an unusual host and no such word are
+# caught by _HOST_PATH_TAG when they carry a tag or digest; known registries (gcr.io, quay.io,
+# *-docker.pkg.dev, *.azurecr.io) contain ".io/" or "docker".
 _CUES = (
     b"image", b"registry", b"repository", b"repo:", b"repo =", b"repo=", b"repo :", b"docker", b"container:",
     b"container_pull", b"tag:", b"tag =", b"tag=", b"digest:", b"digest =", b"newname", b".io/",
     b"img ?=", b"img :=", b"img =", b"img=",  # kubebuilder's IMG ?= controller:latest
 )
 # An unknown registry host followed by a path and a tag or digest ("harbor.example.net/team/app:1.2").
-_CUE_RE = re.compile(b"|".join(re.escape(c) for c in _CUES))
-# Few short substrings that every cue contains: scanning a whole file once per anchor is cheap.
-_ANCHORS = (b"image", b"regist", b"repo", b"docker", b"contain", b"tag", b"digest", b"newname", b".io/", b"img")
 _HOST_PATH_TAG = re.compile(rb"\.[a-z]{2,}(?::\d+)?/[\w.-]+(?:/[\w.-]+)*[:@]\w")
-# A Dockerfile FROM line inside another file (a Tiltfile string, a heredoc): Docker Hub names carry no cue.
-# Matched only at the start of a line that holds "FROM" (found with bytes.find): a regex anchored
-# with ^ under MULTILINE is still tried at every byte of a 50 MB diff.
+# For whole files (file_has_cue, the audit of a tree): a few short substrings that every cue
+# contains, found with bytes.find before the full list is tried; and a Dockerfile FROM line inside
+# another file (a Tiltfile string, a heredoc), whose Docker Hub names carry no cue.
+_CUE_RE = re.compile(b"|".join(re.escape(c) for c in _CUES))
+_ANCHORS = (b"image", b"regist", b"repo", b"docker", b"contain", b"tag", b"digest", b"newname", b".io/", b"img")
 _EMBEDDED_FROM_LINE = re.compile(rb"^[ \t]*FROM[ \t]+[\w.-]+[:@]\w", re.MULTILINE)
 
 
