@@ -370,3 +370,35 @@ def test_a_mapping_set_to_null_names_no_image() -> None:
     new = "controllerManager:\n  image:\n    repository: null\n    tag: null\n"
     refs = refs_of("charts/kueue/values.yaml", old, new)
     assert [(r.side, r.normalized()) for r in refs] == [("removed", "registry.k8s.io/kueue/kueue:v0.14.4")]
+
+
+AZUREDISK_VALUES = """image:
+  baseRepo: mcr.microsoft.com
+  azuredisk:
+    repository: /oss/v2/kubernetes-csi/azuredisk-csi
+    tag: v1.33.0
+    pullPolicy: IfNotPresent
+  csiProvisioner:
+    repository: /oss/v2/kubernetes-csi/csi-provisioner
+    tag: v5.2.0
+"""
+
+
+def test_a_relative_repository_is_joined_to_the_base_the_chart_writes() -> None:
+    """CSI driver charts write `baseRepo` once and `repository: /path` per image; the template joins them."""
+    new = AZUREDISK_VALUES.replace("v1.33.0", "v1.34.0")
+    refs = refs_of("charts/latest/azuredisk-csi-driver/values.yaml", AZUREDISK_VALUES, new, context=8)
+    assert by_side(refs) == {"added": ["mcr.microsoft.com/oss/v2/kubernetes-csi/azuredisk-csi:v1.34.0"],
+                             "removed": ["mcr.microsoft.com/oss/v2/kubernetes-csi/azuredisk-csi:v1.33.0"]}
+    with_path = AZUREDISK_VALUES.replace("mcr.microsoft.com", "registry.k8s.io/sig-storage")
+    refs = refs_of("charts/latest/x/values.yaml", with_path, with_path.replace("v5.2.0", "v6.0.0"), context=8)
+    assert "registry.k8s.io/sig-storage/oss/v2/kubernetes-csi/csi-provisioner:v6.0.0" in by_side(refs)["added"]
+
+
+def test_a_relative_repository_without_its_base_in_sight_is_a_partial() -> None:
+    new = AZUREDISK_VALUES.replace("v1.33.0", "v1.34.0")
+    [added] = [r for r in refs_of("charts/latest/azuredisk-csi-driver/values.yaml", AZUREDISK_VALUES, new, context=1)
+               if r.side == "added"]
+    assert added.reference == "/oss/v2/kubernetes-csi/azuredisk-csi:v1.34.0"
+    assert added.partial and added.tag == "v1.34.0"
+    assert added.note is not None and "--git" in added.note

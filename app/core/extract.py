@@ -18,7 +18,15 @@ from app.core.diffs import FileDiff, Hunk, Line
 from app.core.filekinds import file_kind
 from app.core.longlines import find_candidates_bounded
 from app.core.models import RefChange, Side
-from app.core.splits import REF_FIELDS, SPLIT_STARLARK, SPLIT_YAML, Group, global_registry, sibling_group
+from app.core.splits import (
+    REF_FIELDS,
+    SPLIT_STARLARK,
+    SPLIT_YAML,
+    Group,
+    base_repository,
+    global_registry,
+    sibling_group,
+)
 from app.core.values import Interpretation, interpret
 
 # Reads a file's whole text on one side ("added" = new side), or None when unavailable.
@@ -167,6 +175,8 @@ class FileExtractor:
             return None
         if repo is None:
             return None if with_candidates else self._unassembled(group, changed_keys, side)
+        if repo.startswith("/") and not kustomize and not fields.get("registry"):
+            return self._relative(group, fields, repo, changed_keys, side, view, used)
         written_registry = bool(fields.get("registry"))
         if not kustomize and "registry" not in fields and "." not in repo.split("/", 1)[0]:
             fields["registry"] = global_registry(view) or ""
@@ -179,6 +189,28 @@ class FileExtractor:
         context = "kustomize" if kustomize else ("starlark-split" if self.kind == "starlark" else "yaml-split")
         return self._make(value, context, self._path(side), first, side,
                           lines=tuple(sorted(group.lines[k] for k in used)))
+
+    def _relative(self, group: Group, fields: dict[str, str], repo: str, changed_keys: list[str], side: Side,
+                  view: dict[int, str], used: set[str]) -> RefChange | None:
+        """``repository: /sig-storage/nfsplugin`` is joined to a base the chart writes once
+        (``baseRepo: registry.k8s.io``): the full reference when the base is in sight, else a partial."""
+        tag, digest = fields.get("tag"), fields.get("digest")
+        if not (tag or digest):
+            return None
+        first = min(group.lines[k] for k in changed_keys)
+        lines = tuple(sorted(group.lines[k] for k in used))
+        text = _join({k: v for k, v in fields.items() if k != "registry"}, repo, False)
+        base = base_repository(view, min(group.lines.values()))
+        value = interpret(base + text) if base else None
+        if value is not None:
+            return self._make(value, "yaml-split", self._path(side), first, side, lines=lines)
+        return RefChange(
+            path=self._path(side), line=first, side=side, reference=text, registry=None,
+            repository=repo.strip("/"), tag=tag, digest=digest, ref_class="other", context="yaml-split",
+            commit=self.commit, partial=True, lines=lines,
+            note="this repository is joined to a base registry written outside the diff context; "
+                 "scan with --git to read it from the file",
+        )
 
     def _unassembled(self, group: Group, changed_keys: list[str], side: Side) -> RefChange | None:
         """A changed tag or digest whose repository is not in sight: report what is known, and say so."""

@@ -131,6 +131,24 @@ def field_value(raw: str) -> str:
 _GLOBAL_REGISTRY = re.compile(r"^\s+(?:imageRegistry|registry)\s*:\s*(?P<val>\S+)")
 
 
+# A key naming where images live (`baseRepo`, `imageRegistry`, `registry`) set to a registry host,
+# with or without a path below it (`registry.k8s.io/sig-storage`).
+_BASE_KEY = re.compile(r"^\s*(?P<key>\w*(?:[Rr]epo|[Rr]egistry))\s*:\s*(?P<val>\S+)\s*$")
+_BARE_HOST = re.compile(r"^(?:[a-z0-9-]+(?:\.[a-z0-9-]+)+|localhost)(?::\d+)?(?:/[a-z0-9._-]+)*$")
+
+
+def base_repository(view: dict[int, str], before: int) -> str | None:
+    """The nearest base registry written above line ``before`` (``baseRepo: mcr.microsoft.com``): what a
+    relative ``repository: /oss/kubernetes-csi/azuredisk-csi`` is joined to. None when none is in sight."""
+    for n in sorted((n for n in view if n < before), reverse=True):
+        m = _BASE_KEY.match(view[n])
+        if m:
+            value = field_value(m.group("val"))
+            if _BARE_HOST.match(value):
+                return value
+    return None
+
+
 def global_registry(view: dict[int, str]) -> str | None:
     """The Helm chart-wide registry (``global.imageRegistry``, ``global.image.registry``), if written.
 
