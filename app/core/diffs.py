@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from itertools import chain
 from typing import TYPE_CHECKING, Literal, Protocol, runtime_checkable
 
-from app.core.prefilter import CueIndex
+from app.core.prefilter import CueIndex, section_path
 
 if TYPE_CHECKING:
     from email.headerregistry import Address
@@ -787,7 +787,7 @@ def _iter_indexed_sections(
     starts = sections[bisect_left(sections, window.start) : bisect_left(sections, window.stop)]
     for i, start in enumerate(starts):
         end = starts[i + 1] if i + 1 < len(starts) else window.stop
-        if not keep_filtered and not prefilter.wants(_first_line_path(buf, start), index, start, end):
+        if not keep_filtered and not prefilter.wants(section_path(buf, start), index, start, end):
             if progress is not None:
                 progress(end)
             yield None  # a file, but none the caller wants
@@ -821,13 +821,6 @@ def _cue_rows(section: bytes, offset: int, span: _HunkSpan, index: CueIndex) -> 
     """Row numbers, within the hunk body, of the changed lines the index found a cue on."""
     return [section.count(b"\n", span.body, p - offset)
             for p in index.changed_between(offset + span.body, offset + span.end)]
-
-
-def _first_line_path(buf: _Buffer, start: int) -> str:
-    """The new-side name on a 'diff --git a/x b/x' line: enough to tell a Dockerfile."""
-    eol = buf.find(b"\n", start)
-    line = buf[start : len(buf) if eol < 0 else eol]
-    return _decode(line.rstrip(b"\r").rsplit(b" ", 1)[-1])
 
 
 class _PageReleaser:

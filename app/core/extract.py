@@ -20,6 +20,7 @@ from app.core.longlines import find_candidates_bounded
 from app.core.models import RefChange, Side
 from app.core.splits import (
     REF_FIELDS,
+    SPLIT_KINDS,
     SPLIT_STARLARK,
     SPLIT_YAML,
     Group,
@@ -129,7 +130,7 @@ class FileExtractor:
         """References assembled from sibling keys, and the (side, line) of every field they used."""
         out: list[RefChange] = []
         consumed: set[tuple[Side, int]] = set()
-        if self.kind not in ("yaml", "text", "starlark"):
+        if self.kind not in SPLIT_KINDS:
             return out, consumed
         sides: tuple[Side, Side] = ("added", "removed")
         for side in sides:

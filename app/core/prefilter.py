@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 import re2  # type: ignore[import-untyped]
 
 from app.core.filekinds import file_kind
+from app.core.splits import SPLIT_KINDS
 
 # What a changed line must contain for any detector to fire on it (or on its split siblings), as
 # lower-case words matched case-insensitively. References with an unusual host and no such word are
@@ -51,9 +52,6 @@ _BUFFER_SCAN = re2.compile(
 )
 _SCAN_PIECE = 8 << 20
 _GIT_START = b"diff --git "
-# Kinds whose references are assembled from sibling keys: a cue on a context line (`image:` above a
-# changed `name:`) makes the hunk worth parsing.
-_SPLIT_KINDS = frozenset({"yaml", "text", "starlark"})
 
 
 @dataclass(slots=True)
@@ -113,7 +111,7 @@ class ImagePrefilter:
     """
 
     def __call__(self, section: bytes) -> bool:
-        return self.wants(_section_path(section), index_cues(section), 0, len(section))
+        return self.wants(section_path(section), index_cues(section), 0, len(section))
 
     def keep_hunks(self, path: str, section: bytes, spans: list[tuple[int, int]]) -> list[bool]:
         return self.keep_spans(path, index_cues(section), spans)
@@ -123,10 +121,11 @@ class ImagePrefilter:
         return index_cues(buf, start, end, progress)
 
     def wants(self, path: str, cues: CueIndex, start: int, end: int) -> bool:
-        """Is the file section buf[start:end] worth parsing?"""
+        """Is the file section buf[start:end] worth parsing? Where references are assembled from
+        sibling keys, a cue on a context line (`image:` above a changed `name:`) is enough."""
         kind = file_kind(path)
         return (kind == "dockerfile" or cues.any_changed(start, end)
-                or (kind in _SPLIT_KINDS and cues.any_context(start, end)))
+                or (kind in SPLIT_KINDS and cues.any_context(start, end)))
 
     def keep_spans(self, path: str, cues: CueIndex, spans: list[tuple[int, int]]) -> list[bool]:
         """For each (start, end) hunk body: is it worth parsing?"""
@@ -140,21 +139,17 @@ class ImagePrefilter:
         (a changed `name:` under a context `image:`).
         """
         kind = file_kind(path)
-        return kind != "dockerfile" and kind not in _SPLIT_KINDS
+        return kind != "dockerfile" and kind not in SPLIT_KINDS
 
     def span_filter(self, path: str, cues: CueIndex) -> Callable[[int, int], bool]:
         """Decides for one hunk body at a time, so a file of a million hunks needs no list of them."""
         kind = file_kind(path)
         if kind == "dockerfile":
             return lambda start, end: True  # ARG lines in one hunk matter to FROM lines in another
-        if kind in _SPLIT_KINDS:
+        if kind in SPLIT_KINDS:
             return lambda start, end: cues.any_changed(start, end) or cues.any_context(start, end)
         return cues.any_changed
 
-
-def has_cue(section: bytes) -> bool:
-    """True when some changed line holds a cue (context lines do not count)."""
-    return bool(index_cues(section).changed)
 
 
 def file_has_cue(content: bytes) -> bool:
@@ -169,6 +164,8 @@ def _any_between(sorted_positions: list[int], start: int, end: int) -> bool:
     return i < len(sorted_positions) and sorted_positions[i] < end
 
 
-def _section_path(section: bytes) -> str:
-    first = section[: section.find(b"\n")] if b"\n" in section else section
-    return first.rsplit(b" ", 1)[-1].decode("utf-8", "replace")
+def section_path(buf: bytes | mmap.mmap, start: int = 0) -> str:
+    """The new-side name on the 'diff --git a/x b/x' line at ``start``: enough to tell a file's kind."""
+    eol = buf.find(b"\n", start)
+    line = buf[start : len(buf) if eol < 0 else eol]
+    return line.rstrip(b"\r").rsplit(b" ", 1)[-1].decode("utf-8", "replace")

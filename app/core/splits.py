@@ -11,6 +11,9 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+# File kinds whose references may be assembled from sibling keys (YAML, Starlark, and text files
+# that may hold YAML).
+SPLIT_KINDS = frozenset({"yaml", "text", "starlark"})
 SPLIT_YAML = re.compile(r"^(?P<indent>\s*)(?P<dash>-\s+)?(?P<key>registry|repository|repo|image|tag|digest|name"
                         r"|newName|newTag)\s*:(?:\s+(?P<val>(?:.*\S)?))?\s*$")  # not .*?\s*$: quadratic on blank runs
 SPLIT_STARLARK = re.compile(
